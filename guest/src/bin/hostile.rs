@@ -1,0 +1,174 @@
+//! A deliberately malformed driver: `case=<name>` on the command line picks
+//! one misbehaviour. Afterwards the guest reports the device status on the
+//! debug port (`hostile: status 0x...`). Cases that the device must survive
+//! without a reset then bring the console up properly and print "survived".
+#![no_std]
+#![no_main]
+
+use guest::boot::{halt, BootInfo};
+use guest::console::{Console, TRANSMITQ};
+use guest::debug;
+use guest::mmio::{self, Mmio};
+use guest::virtqueue::{Desc, AVAIL_OFFSET, TRANSMITQ_PAGE, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
+
+guest::entry!(main);
+
+// SAFETY: the console's register window.
+const DEV: Mmio = unsafe { Mmio::new(mmio::CONSOLE_BASE) };
+const SIZE: u16 = 16;
+const HELLO: &[u8] = b"Hello World!\n";
+
+fn main(boot: &BootInfo) -> ! {
+    let case = boot.param("case").unwrap_or(b"");
+    match case {
+        // Descriptor chains on transmitq, after a correct bring-up.
+        b"desc-beyond-ram" => chain(&[desc(0x4000_0000, 16, 0, 0)], 0, 1),
+        b"desc-overflow" => chain(&[desc(0xffff_ffff_ffff_fff0, 0x100, 0, 0)], 0, 1),
+        b"next-out-of-range" => chain(&[desc_ok(VIRTQ_DESC_F_NEXT, SIZE + 3)], 0, 1),
+        b"desc-loop" => chain(&[desc_ok(VIRTQ_DESC_F_NEXT, 1), desc_ok(VIRTQ_DESC_F_NEXT, 0)], 0, 1),
+        b"chain-too-long" => {
+            let mut table = [desc_ok(VIRTQ_DESC_F_NEXT, 0); SIZE as usize];
+            for (i, d) in table.iter_mut().enumerate() {
+                d.next = (i as u16 + 1) % SIZE;
+            }
+            chain(&table, 0, 1)
+        }
+        b"write-only-desc" => chain(&[desc_ok(VIRTQ_DESC_F_WRITE, 0)], 0, 1),
+        b"head-out-of-range" => chain(&[desc_ok(0, 0)], SIZE + 1, 1),
+        b"avail-idx-jump" => chain(&[desc_ok(0, 0)], 0, SIZE + 1),
+        // Queue configuration.
+        b"queue-size-zero" => queue_setup(0, true),
+        b"queue-size-not-pow2" => queue_setup(3, true),
+        b"queue-size-over-max" => queue_setup(0x8000, true),
+        b"ready-before-addresses" => queue_setup(SIZE.into(), false),
+        // Status and feature negotiation.
+        b"driver-ok-without-features-ok" => {
+            let mut status = bring_up_to_driver();
+            DEV.set_status(&mut status, mmio::DRIVER_OK);
+            report()
+        }
+        b"no-version-1" => features(0),
+        b"unoffered-feature" => features(mmio::VIRTIO_F_VERSION_1 | 1 << 40),
+        // Register access rules: logged and ignored, the device keeps working.
+        b"read-only-write" => {
+            DEV.write(mmio::MAGIC_VALUE, 0);
+            DEV.write(mmio::QUEUE_NUM_MAX, 1);
+            DEV.write(mmio::INTERRUPT_STATUS, 1);
+            survive()
+        }
+        b"bad-width" => {
+            // SAFETY: all inside the device window (MMIO, not RAM).
+            unsafe {
+                let _: u8 = DEV.read_raw(mmio::STATUS);
+                DEV.write_raw::<u16>(mmio::QUEUE_SEL, 1);
+                DEV.write_raw::<u8>(mmio::STATUS, 0xff);
+            }
+            survive()
+        }
+        b"unknown-register" => {
+            let _ = DEV.read(0x0a8);
+            DEV.write(0x0c0, 1);
+            survive()
+        }
+        b"outside-window" => {
+            // SAFETY: addresses past the device window and past RAM: MMIO exits.
+            unsafe {
+                core::ptr::write_volatile(0x1000_1000 as *mut u32, 1);
+                let _ = core::ptr::read_volatile(0x2000_0000 as *const u32);
+            }
+            survive()
+        }
+        b"notify-before-driver-ok" => {
+            bring_up_to_driver();
+            DEV.notify(TRANSMITQ);
+            survive()
+        }
+        _ => debug::fail(b"hostile: unknown case"),
+    }
+}
+
+fn desc(addr: u64, len: u32, flags: u16, next: u16) -> Desc {
+    Desc { addr, len, flags, next }
+}
+
+/// A well-formed buffer holding "Hello World!\n", with the given chaining.
+fn desc_ok(flags: u16, next: u16) -> Desc {
+    desc(HELLO.as_ptr() as u64, HELLO.len() as u32, flags, next)
+}
+
+/// Brings the console up, writes `table` into transmitq's descriptor table,
+/// puts `head` in the first avail slot, sets avail.idx to `idx` and notifies.
+fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
+    let console = Console::init().unwrap_or_else(|e| e.fail());
+    if console.transmitq.size() != SIZE {
+        debug::fail(b"hostile: expected a 16-entry transmitq");
+    }
+    let page = TRANSMITQ_PAGE;
+    // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
+    unsafe {
+        for (i, d) in table.iter().enumerate() {
+            core::ptr::write_volatile((page as *mut Desc).add(i), *d);
+        }
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 4) as *mut u16, head);
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, idx);
+    }
+    DEV.notify(TRANSMITQ);
+    wait_for_reset();
+    report()
+}
+
+/// Programs transmitq with `num` entries, with or without ring addresses.
+fn queue_setup(num: u32, addresses: bool) -> ! {
+    let mut status = bring_up_to_driver();
+    DEV.negotiate(&mut status, 0).unwrap_or_else(|e| e.fail());
+    DEV.write(mmio::QUEUE_SEL, TRANSMITQ.into());
+    DEV.write(mmio::QUEUE_NUM, num);
+    if addresses {
+        DEV.write_addr(mmio::QUEUE_DESC_LOW, TRANSMITQ_PAGE as u64);
+        DEV.write_addr(mmio::QUEUE_DRIVER_LOW, (TRANSMITQ_PAGE + 0x100) as u64);
+        DEV.write_addr(mmio::QUEUE_DEVICE_LOW, (TRANSMITQ_PAGE + 0x200) as u64);
+    }
+    DEV.write(mmio::QUEUE_READY, 1);
+    report()
+}
+
+/// Offers `features` to FEATURES_OK; the device must refuse it.
+fn features(features: u64) -> ! {
+    let mut status = bring_up_to_driver();
+    DEV.write_driver_features(features);
+    DEV.set_status(&mut status, mmio::FEATURES_OK);
+    report()
+}
+
+/// Probe, reset, ACKNOWLEDGE, DRIVER. Returns the status bits set.
+fn bring_up_to_driver() -> u32 {
+    DEV.probe(3).unwrap_or_else(|e| e.fail());
+    DEV.reset();
+    let mut status = 0;
+    DEV.set_status(&mut status, mmio::ACKNOWLEDGE);
+    DEV.set_status(&mut status, mmio::DRIVER);
+    status
+}
+
+/// A device may process queues asynchronously (vhost): give it time to flag
+/// the error, but not forever.
+fn wait_for_reset() {
+    for _ in 0..1_000_000 {
+        if DEV.read(mmio::STATUS) & mmio::DEVICE_NEEDS_RESET != 0 {
+            return;
+        }
+    }
+}
+
+fn report() -> ! {
+    debug::write(b"hostile: status ");
+    debug::write_hex(DEV.read(mmio::STATUS));
+    debug::fail(b"")
+}
+
+/// Proves the device still works: a full bring-up and a write.
+fn survive() -> ! {
+    let mut console = Console::init().unwrap_or_else(|e| e.fail());
+    console.write(b"survived\n");
+    halt()
+}

@@ -1,0 +1,124 @@
+//! Entry point and boot information.
+//!
+//! The VMM enters the image in 32-bit protected mode (i686) or in long mode
+//! (x86_64) with flat segments, the stack pointer at the top of the stack page,
+//! and EBX/RBX holding the physical address of a PVH `hvm_start_info`
+//! (xen/include/public/arch-x86/hvm/start_info.h), which carries the command line.
+
+use core::arch::global_asm;
+
+#[cfg(target_arch = "x86")]
+global_asm!(
+    ".section .text.entry, \"ax\"",
+    ".global _start",
+    "_start:",
+    "    push ebx",
+    "    call guest_entry",
+    "2:  cli",
+    "    hlt",
+    "    jmp 2b",
+);
+
+#[cfg(target_arch = "x86_64")]
+global_asm!(
+    ".section .text.entry, \"ax\"",
+    ".global _start",
+    "_start:",
+    "    mov rdi, rbx",
+    "    call guest_entry",
+    "2:  cli",
+    "    hlt",
+    "    jmp 2b",
+);
+
+/// Defines the program's entry: `guest::entry!(main)` with `fn main(&BootInfo) -> !`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        extern "C" fn guest_entry(start_info: usize) -> ! {
+            // SAFETY: the VMM passes the address of a start_info structure
+            // (or 0), which lies in identity-mapped RAM.
+            let boot = unsafe { $crate::boot::BootInfo::from_start_info(start_info) };
+            $main(&boot)
+        }
+    };
+}
+
+const START_INFO_MAGIC: u32 = 0x336e_c578;
+/// Longest command line the guest looks at (the VMM enforces the same limit).
+const CMDLINE_MAX: usize = 2048;
+
+#[repr(C)]
+struct StartInfo {
+    magic: u32,
+    version: u32,
+    flags: u32,
+    nr_modules: u32,
+    modlist_paddr: u64,
+    cmdline_paddr: u64,
+    rsdp_paddr: u64,
+}
+
+/// What the VMM told the guest at boot.
+pub struct BootInfo {
+    cmdline: &'static [u8],
+}
+
+impl BootInfo {
+    /// # Safety
+    /// `addr` is 0 or the physical address of a readable `hvm_start_info`
+    /// whose command line (if any) is NUL-terminated in mapped memory.
+    pub unsafe fn from_start_info(addr: usize) -> Self {
+        let mut cmdline: &[u8] = &[];
+        if addr != 0 {
+            let info = &*(addr as *const StartInfo);
+            if info.magic == START_INFO_MAGIC && info.cmdline_paddr != 0 {
+                let p = info.cmdline_paddr as usize as *const u8;
+                let mut len = 0;
+                while len < CMDLINE_MAX && *p.add(len) != 0 {
+                    len += 1;
+                }
+                cmdline = core::slice::from_raw_parts(p, len);
+            }
+        }
+        BootInfo { cmdline }
+    }
+
+    /// The value of `key=value` on the command line.
+    pub fn param(&self, key: &str) -> Option<&'static [u8]> {
+        self.cmdline.split(|&b| b == b' ').find_map(|word| {
+            let rest = word.strip_prefix(key.as_bytes())?;
+            rest.strip_prefix(b"=")
+        })
+    }
+
+    /// A decimal `key=N` parameter, with an optional K or M suffix (KiB, MiB).
+    pub fn param_u32(&self, key: &str) -> Option<u32> {
+        let v = self.param(key)?;
+        let (digits, scale) = match v.last()? {
+            b'K' => (&v[..v.len() - 1], 1 << 10),
+            b'M' => (&v[..v.len() - 1], 1 << 20),
+            _ => (v, 1),
+        };
+        if digits.is_empty() {
+            return None;
+        }
+        let mut n: u32 = 0;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
+        }
+        n.checked_mul(scale)
+    }
+}
+
+/// Stops the vCPU for good: with interrupts off, HLT is the guest's exit.
+pub fn halt() -> ! {
+    loop {
+        // SAFETY: cli/hlt only stop this CPU; nothing else depends on it.
+        unsafe { core::arch::asm!("cli", "hlt", options(nomem, nostack)) };
+    }
+}

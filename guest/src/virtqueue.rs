@@ -1,0 +1,180 @@
+//! Split virtqueue, driver side (VirtIO 1.2 §2.7).
+//!
+//! Each queue lives in one 4 KiB page: descriptor table at +0x000 (16 entries
+//! of 16 bytes), available ring at +0x100, used ring at +0x200. The driver never
+//! trusts what the device writes: used ids are checked against the buffers in
+//! flight, used lengths against the buffer's length, and descriptors are never
+//! read back.
+
+use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{fence, Ordering};
+
+/// The layout leaves room for 16 descriptors per queue.
+pub const MAX_SIZE: u16 = 16;
+pub const TRANSMITQ_PAGE: usize = 0x5000;
+pub const RECEIVEQ_PAGE: usize = 0x6000;
+pub const AVAIL_OFFSET: usize = 0x100;
+pub const USED_OFFSET: usize = 0x200;
+
+pub const VIRTQ_DESC_F_NEXT: u16 = 1;
+pub const VIRTQ_DESC_F_WRITE: u16 = 2;
+pub const VIRTQ_USED_F_NO_NOTIFY: u16 = 1;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Desc {
+    pub addr: u64,
+    pub len: u32,
+    pub flags: u16,
+    pub next: u16,
+}
+
+#[repr(C)]
+struct UsedElem {
+    id: u32,
+    len: u32,
+}
+
+pub struct VirtQueue {
+    page: usize,
+    size: u16,
+    in_order: bool,
+    /// Free-running count of buffers made available.
+    submitted: u16,
+    /// Free-running count of buffers returned by the device.
+    completed: u16,
+    /// Free-running index of the next used-ring entry to read.
+    used_seen: u16,
+    /// Bit i set: descriptor i is owned by the device.
+    in_flight: u32,
+    /// Descriptor index of each submission, by `submitted % size` (shadow of the avail ring).
+    order: [u16; MAX_SIZE as usize],
+    /// Length of the buffer in each descriptor (shadow of the table).
+    lens: [u32; MAX_SIZE as usize],
+}
+
+impl VirtQueue {
+    /// A zeroed queue of `size` entries (a power of two, at most MAX_SIZE) in `page`.
+    ///
+    /// # Safety
+    /// `page` is a 4 KiB page of RAM reserved for this queue.
+    pub unsafe fn new(page: usize, size: u16, in_order: bool) -> Self {
+        core::ptr::write_bytes(page as *mut u8, 0, 4096);
+        VirtQueue {
+            page,
+            size,
+            in_order,
+            submitted: 0,
+            completed: 0,
+            used_seen: 0,
+            in_flight: 0,
+            order: [0; MAX_SIZE as usize],
+            lens: [0; MAX_SIZE as usize],
+        }
+    }
+
+    pub fn size(&self) -> u16 {
+        self.size
+    }
+    pub fn desc_addr(&self) -> u64 {
+        self.page as u64
+    }
+    pub fn avail_addr(&self) -> u64 {
+        (self.page + AVAIL_OFFSET) as u64
+    }
+    pub fn used_addr(&self) -> u64 {
+        (self.page + USED_OFFSET) as u64
+    }
+
+    /// Buffers the device still owns.
+    pub fn pending(&self) -> u16 {
+        self.submitted.wrapping_sub(self.completed)
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.pending() == self.size
+    }
+
+    /// Writes a one-descriptor buffer and its avail entry; the device sees it
+    /// after `publish`. The caller checks `is_full` first.
+    pub fn push(&mut self, addr: u64, len: u32, flags: u16) {
+        assert!(!self.is_full());
+        let slot = (!self.in_flight).trailing_zeros() as u16;
+        let desc = Desc { addr, len, flags, next: 0 };
+        let pos = self.submitted % self.size;
+        // SAFETY: slot and pos are < size <= MAX_SIZE: inside this queue's page.
+        unsafe {
+            write_volatile((self.page as *mut Desc).add(slot.into()), desc);
+            write_volatile(self.avail_ring(pos), slot);
+        }
+        self.in_flight |= 1 << slot;
+        self.order[usize::from(pos)] = slot;
+        self.lens[usize::from(slot)] = len;
+        self.submitted = self.submitted.wrapping_add(1);
+    }
+
+    /// Makes pushed buffers visible to the device (§2.7.13).
+    pub fn publish(&self) {
+        fence(Ordering::Release);
+        // SAFETY: avail.idx is at +2 in the available ring, inside the page.
+        unsafe { write_volatile((self.page + AVAIL_OFFSET + 2) as *mut u16, self.submitted) };
+        // Order the idx store before the flags load in `kick_needed`.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Whether the device wants a notification (§2.7.10: VIRTQ_USED_F_NO_NOTIFY
+    /// is only a hint, so a spurious kick is harmless).
+    pub fn kick_needed(&self) -> bool {
+        // SAFETY: used.flags is at +0 in the used ring, inside the page.
+        let flags = unsafe { read_volatile((self.page + USED_OFFSET) as *const u16) };
+        flags & VIRTQ_USED_F_NO_NOTIFY == 0
+    }
+
+    /// Collects what the device returned; returns how many buffers completed.
+    /// A device that returns a buffer it does not own, or claims to have
+    /// written more than a buffer holds, is reported and the guest halts.
+    pub fn reclaim(&mut self) -> u16 {
+        // SAFETY: used.idx is at +2 in the used ring.
+        let used_idx = unsafe { read_volatile((self.page + USED_OFFSET + 2) as *const u16) };
+        let before = self.completed;
+        if used_idx.wrapping_sub(self.used_seen) > self.pending() {
+            crate::debug::fail(b"virtqueue: device moved used.idx past the buffers it owns");
+        }
+        while self.used_seen != used_idx {
+            fence(Ordering::Acquire);
+            let pos = usize::from(self.used_seen % self.size);
+            // SAFETY: pos < size: the element is inside the used ring.
+            let elem =
+                unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
+            if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
+                crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
+            }
+            let id = elem.id as u16;
+            if elem.len > self.lens[usize::from(id)] {
+                crate::debug::fail(b"virtqueue: device wrote past the end of a buffer");
+            }
+            if self.in_order {
+                // One used entry may stand for every buffer up to `id` (§2.7.9).
+                loop {
+                    let slot = self.order[usize::from(self.completed % self.size)];
+                    self.in_flight &= !(1 << slot);
+                    self.completed = self.completed.wrapping_add(1);
+                    if slot == id {
+                        break;
+                    }
+                }
+            } else {
+                self.in_flight &= !(1 << id);
+                self.completed = self.completed.wrapping_add(1);
+            }
+            self.used_seen = self.used_seen.wrapping_add(1);
+        }
+        self.completed.wrapping_sub(before)
+    }
+
+    /// # Safety
+    /// `pos < size`.
+    unsafe fn avail_ring(&self, pos: u16) -> *mut u16 {
+        (self.page + AVAIL_OFFSET + 4 + 2 * usize::from(pos)) as *mut u16
+    }
+}

@@ -1,0 +1,1 @@
+pub fn run(_n: Option<&str>) -> crate::Result { Err("todo".into()) }
