@@ -1,0 +1,40 @@
+//! Counters printed by `--stats`.
+
+use std::fmt;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub exits_mmio: u64,
+    pub exits_io: u64,
+    pub exits_hlt: u64,
+    pub exits_other: u64,
+    pub mmio_reads: u64,
+    pub mmio_writes: u64,
+    pub notifications: u64,
+    pub console_bytes: u64,
+}
+
+impl Stats {
+    /// Exits to userspace, of every reason.
+    pub fn exits(&self) -> u64 {
+        self.exits_mmio + self.exits_io + self.exits_hlt + self.exits_other
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        writeln!(f, "=== Statistics ===")?;
+        writeln!(
+            f,
+            "exits: {} (mmio {}, io {}, hlt {}, other {})",
+            self.exits(),
+            self.exits_mmio,
+            self.exits_io,
+            self.exits_hlt,
+            self.exits_other
+        )?;
+        writeln!(f, "mmio: {} reads, {} writes", self.mmio_reads, self.mmio_writes)?;
+        writeln!(f, "queue notifications: {}", self.notifications)?;
+        write!(f, "console bytes: {}", self.console_bytes)
+    }
+}

@@ -1,0 +1,435 @@
+//! The virtio-mmio transport, modern interface (VirtIO 1.2 §4.2.2): register
+//! decoding, the device status state machine, feature paging, and queue
+//! configuration, validated once when the driver enables a queue. The device
+//! behind it only sees checked queues.
+
+use virtio_queue::{Queue, QueueT};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
+
+use super::*;
+use crate::warn;
+
+/// Size of the register window (registers up to 0x0ff, then configuration space).
+pub const MMIO_WINDOW_SIZE: u64 = 0x1000;
+
+const MAGIC_VALUE: u32 = 0x7472_6976; // "virt"
+const VERSION: u32 = 2; // modern (non-legacy) interface
+const VENDOR_ID: u32 = 0x554d_4551; // "QEMU", the customary vendor for emulated devices
+
+const CONFIG_OFFSET: u64 = 0x100;
+pub const INT_USED_RING: u32 = 1;
+pub const INT_CONFIG: u32 = 2;
+
+/// A queue's configuration as programmed by the driver. Its addresses are
+/// handed to `Queue` only when the driver enables it, so that every check
+/// (all set, aligned, inside RAM) happens once, with a precise error.
+#[derive(Default)]
+struct QueueSetup {
+    desc: u64,
+    driver: u64,
+    device: u64,
+    /// Bits 0..2: desc, driver, device area written since reset.
+    written: u8,
+}
+
+pub struct MmioTransport<D: VirtioDevice> {
+    device: D,
+    queues: Vec<Queue>,
+    setups: Vec<QueueSetup>,
+    status: u32,
+    device_features_sel: u32,
+    driver_features_sel: u32,
+    driver_features: u64,
+    queue_sel: u32,
+    interrupt_status: u32,
+    /// QueueNotify writes handled, for statistics.
+    pub notifications: u64,
+}
+
+/// Register names, for log lines.
+fn register_name(offset: u64) -> &'static str {
+    match offset {
+        0x000 => "MagicValue",
+        0x004 => "Version",
+        0x008 => "DeviceID",
+        0x00c => "VendorID",
+        0x010 => "DeviceFeatures",
+        0x014 => "DeviceFeaturesSel",
+        0x020 => "DriverFeatures",
+        0x024 => "DriverFeaturesSel",
+        0x030 => "QueueSel",
+        0x034 => "QueueNumMax",
+        0x038 => "QueueNum",
+        0x044 => "QueueReady",
+        0x050 => "QueueNotify",
+        0x060 => "InterruptStatus",
+        0x064 => "InterruptACK",
+        0x070 => "Status",
+        0x080 => "QueueDescLow",
+        0x084 => "QueueDescHigh",
+        0x090 => "QueueDriverLow",
+        0x094 => "QueueDriverHigh",
+        0x0a0 => "QueueDeviceLow",
+        0x0a4 => "QueueDeviceHigh",
+        0x0fc => "ConfigGeneration",
+        _ => "an unknown register",
+    }
+}
+
+impl<D: VirtioDevice> MmioTransport<D> {
+    pub fn new(device: D) -> Self {
+        let queues = device
+            .queue_max_sizes()
+            .iter()
+            .map(|&max| Queue::new(max).expect("device queue sizes are powers of two"))
+            .collect();
+        let setups = device.queue_max_sizes().iter().map(|_| QueueSetup::default()).collect();
+        MmioTransport {
+            device,
+            queues,
+            setups,
+            status: 0,
+            device_features_sel: 0,
+            driver_features_sel: 0,
+            driver_features: 0,
+            queue_sel: 0,
+            interrupt_status: 0,
+            notifications: 0,
+        }
+    }
+
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    pub fn status(&self) -> u32 {
+        self.status
+    }
+
+    pub fn interrupt_status(&self) -> u32 {
+        self.interrupt_status
+    }
+
+    /// Features the driver acked (meaningful once FEATURES_OK is set).
+    pub fn acked_features(&self) -> u64 {
+        self.driver_features
+    }
+
+    pub fn queue(&self, index: usize) -> Option<&Queue> {
+        self.queues.get(index)
+    }
+
+    /// A guest read of `data.len()` bytes at `offset` in the window.
+    pub fn read(&mut self, offset: u64, data: &mut [u8]) {
+        if offset >= CONFIG_OFFSET {
+            if !self.device.read_config(offset - CONFIG_OFFSET, data) {
+                warn!("virtio-mmio: {}-byte read at config offset {:#x} is outside the configuration space; reads as 0", data.len(), offset - CONFIG_OFFSET);
+                data.fill(0);
+            }
+            return;
+        }
+        data.fill(0);
+        if data.len() != 4 || offset % 4 != 0 {
+            warn!("virtio-mmio: {}-bit read of {} ({offset:#05x}) ignored: registers are 32-bit", data.len() * 8, register_name(offset));
+            return;
+        }
+        let value = match offset {
+            0x000 => MAGIC_VALUE,
+            0x004 => VERSION,
+            0x008 => self.device.device_id(),
+            0x00c => VENDOR_ID,
+            0x010 => match self.device_features_sel {
+                0 => self.device.features() as u32,
+                1 => (self.device.features() >> 32) as u32,
+                _ => 0,
+            },
+            0x034 => self.selected().map_or(0, |q| u32::from(self.queues[q].max_size())),
+            0x044 => self.selected().map_or(0, |q| u32::from(self.queues[q].ready())),
+            0x060 => self.interrupt_status,
+            0x070 => self.status,
+            0x0fc => 0, // the configuration never changes
+            0x014 | 0x020 | 0x024 | 0x030 | 0x038 | 0x050 | 0x064 | 0x080..=0x0a4 => {
+                warn!("virtio-mmio: read of write-only register {} ({offset:#05x}) ignored", register_name(offset));
+                0
+            }
+            _ => {
+                warn!("virtio-mmio: read of unknown register {offset:#05x} ignored");
+                0
+            }
+        };
+        data.copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// A guest write of `data` at `offset` in the window. Returns whether a
+    /// used-buffer notification is due (the driver should be interrupted).
+    pub fn write(&mut self, offset: u64, data: &[u8], mem: &GuestMemoryMmap) -> bool {
+        if offset >= CONFIG_OFFSET {
+            if !self.device.write_config(offset - CONFIG_OFFSET, data) {
+                warn!("virtio-mmio: {}-byte write at config offset {:#x} ignored: not a writable configuration field", data.len(), offset - CONFIG_OFFSET);
+            }
+            return false;
+        }
+        if data.len() != 4 || offset % 4 != 0 {
+            warn!("virtio-mmio: {}-bit write to {} ({offset:#05x}) ignored: registers are 32-bit", data.len() * 8, register_name(offset));
+            return false;
+        }
+        let value = u32::from_le_bytes(data.try_into().expect("length checked above"));
+        match offset {
+            0x014 => self.device_features_sel = value,
+            0x020 => self.write_driver_features(value),
+            0x024 => self.driver_features_sel = value,
+            0x030 => self.queue_sel = value,
+            0x038 => self.write_queue_num(value),
+            0x044 => self.write_queue_ready(value, mem),
+            0x050 => return self.notify(value, mem),
+            0x064 => self.interrupt_status &= !value,
+            0x070 => self.write_status(value),
+            0x080..=0x0a4 if offset % 16 < 8 => self.write_queue_address(offset, value),
+            0x000 | 0x004 | 0x008 | 0x00c | 0x010 | 0x034 | 0x060 | 0x0fc => {
+                warn!("virtio-mmio: write to read-only register {} ({offset:#05x}) ignored", register_name(offset));
+            }
+            _ => warn!("virtio-mmio: write to unknown register {offset:#05x} ignored"),
+        }
+        false
+    }
+
+    fn selected(&self) -> Option<usize> {
+        let q = self.queue_sel as usize;
+        (q < self.queues.len()).then_some(q)
+    }
+
+    /// Puts the device in DEVICE_NEEDS_RESET (§2.1.2): queues stop until the
+    /// driver resets the device; a live driver gets a configuration interrupt.
+    fn needs_reset(&mut self, why: std::fmt::Arguments) {
+        warn!("virtio-mmio: {why}; device needs reset");
+        self.status |= STATUS_DEVICE_NEEDS_RESET;
+        if self.status & STATUS_DRIVER_OK != 0 {
+            self.interrupt_status |= INT_CONFIG;
+        }
+    }
+
+    fn broken(&self) -> bool {
+        self.status & (STATUS_DEVICE_NEEDS_RESET | STATUS_FAILED) != 0
+    }
+
+    fn write_driver_features(&mut self, value: u32) {
+        // §3.1.1: features are written after DRIVER and before FEATURES_OK.
+        if self.status & STATUS_DRIVER == 0 || self.status & STATUS_FEATURES_OK != 0 {
+            warn!("virtio-mmio: DriverFeatures write ignored in device status {:#04x}", self.status);
+            return;
+        }
+        match self.driver_features_sel {
+            0 => self.driver_features = (self.driver_features & !0xffff_ffff) | u64::from(value),
+            1 => self.driver_features = (self.driver_features & 0xffff_ffff) | u64::from(value) << 32,
+            sel if value != 0 => warn!("virtio-mmio: DriverFeatures page {sel} does not exist; ignored"),
+            _ => {}
+        }
+    }
+
+    /// The selected queue, if the driver may configure it now (§4.2.3.2:
+    /// after FEATURES_OK, before DRIVER_OK, while the queue is disabled).
+    fn configurable_queue(&self, register: &str) -> Option<usize> {
+        if self.broken() {
+            return None; // the error was reported; nothing is configured until a reset
+        }
+        let Some(q) = self.selected() else {
+            warn!("virtio-mmio: {register} write for queue {} ignored: the device has {} queues", self.queue_sel, self.queues.len());
+            return None;
+        };
+        if self.status & STATUS_FEATURES_OK == 0 || self.status & STATUS_DRIVER_OK != 0 {
+            warn!("virtio-mmio: {register} write for queue {q} ignored in device status {:#04x}", self.status);
+            return None;
+        }
+        if self.queues[q].ready() {
+            warn!("virtio-mmio: {register} write for queue {q} ignored: the queue is enabled");
+            return None;
+        }
+        Some(q)
+    }
+
+    fn write_queue_num(&mut self, value: u32) {
+        let Some(q) = self.configurable_queue("QueueNum") else { return };
+        let max = self.queues[q].max_size();
+        match u16::try_from(value).ok().map(|size| self.queues[q].try_set_size(size)) {
+            Some(Ok(())) => {}
+            _ => self.needs_reset(format_args!(
+                "queue {q}: size {value} is invalid (a power of two from 1 to {max})"
+            )),
+        }
+    }
+
+    fn write_queue_address(&mut self, offset: u64, value: u32) {
+        let Some(q) = self.configurable_queue(register_name(offset)) else { return };
+        let setup = &mut self.setups[q];
+        let (field, bit) = match offset & !0xf {
+            0x080 => (&mut setup.desc, 1),
+            0x090 => (&mut setup.driver, 2),
+            _ => (&mut setup.device, 4),
+        };
+        *field = if offset % 8 == 0 {
+            (*field & !0xffff_ffff) | u64::from(value)
+        } else {
+            (*field & 0xffff_ffff) | u64::from(value) << 32
+        };
+        setup.written |= bit;
+    }
+
+    fn write_queue_ready(&mut self, value: u32, mem: &GuestMemoryMmap) {
+        if value == 0 {
+            if let Some(q) = self.selected() {
+                self.queues[q].set_ready(false);
+            }
+            return;
+        }
+        let Some(q) = self.configurable_queue("QueueReady") else { return };
+        if let Err(why) = self.enable_queue(q, mem) {
+            self.needs_reset(format_args!("queue {q}: {why}"));
+        }
+    }
+
+    /// Checks a queue's layout once, when the driver enables it (§2.7: ring
+    /// alignment; every ring inside guest RAM).
+    fn enable_queue(&mut self, q: usize, mem: &GuestMemoryMmap) -> Result<(), String> {
+        let setup = &self.setups[q];
+        if setup.written != 7 {
+            return Err("enabled before all three ring addresses were written".into());
+        }
+        let queue = &mut self.queues[q];
+        queue
+            .try_set_desc_table_address(GuestAddress(setup.desc))
+            .map_err(|_| format!("descriptor table {:#x} is not 16-byte aligned", setup.desc))?;
+        queue
+            .try_set_avail_ring_address(GuestAddress(setup.driver))
+            .map_err(|_| format!("available ring {:#x} is not 2-byte aligned", setup.driver))?;
+        queue
+            .try_set_used_ring_address(GuestAddress(setup.device))
+            .map_err(|_| format!("used ring {:#x} is not 4-byte aligned", setup.device))?;
+        queue.set_ready(true);
+        if !queue.is_valid(mem) {
+            queue.set_ready(false);
+            return Err(format!(
+                "rings (descriptors {:#x}, available {:#x}, used {:#x}, size {}) are not all inside guest memory",
+                setup.desc,
+                setup.driver,
+                setup.device,
+                queue.size()
+            ));
+        }
+        Ok(())
+    }
+
+    fn notify(&mut self, value: u32, mem: &GuestMemoryMmap) -> bool {
+        self.notifications += 1;
+        if self.broken() {
+            return false; // already reported; nothing runs until a reset
+        }
+        let q = value as usize;
+        if self.status & STATUS_DRIVER_OK == 0 {
+            warn!("virtio-mmio: QueueNotify for queue {q} before DRIVER_OK ignored");
+            return false;
+        }
+        if q >= self.queues.len() || !self.queues[q].ready() {
+            warn!("virtio-mmio: QueueNotify for queue {q} ignored: no such enabled queue");
+            return false;
+        }
+        match self.device.process_queue(q, &mut self.queues[q], mem) {
+            Ok(true) => {
+                self.interrupt_status |= INT_USED_RING;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.needs_reset(format_args!("queue {q}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Applies a Status write (§2.1, §3.1.1). Bits are taken in the order the
+    /// driver must set them, each requiring the one before.
+    fn write_status(&mut self, value: u32) {
+        if value == 0 {
+            self.reset();
+            return;
+        }
+        // DEVICE_NEEDS_RESET is the device's bit: a driver's read-modify-write
+        // may echo it back, which changes nothing.
+        let current = self.status & !STATUS_DEVICE_NEEDS_RESET;
+        if value & current != current {
+            let status = self.status;
+            self.needs_reset(format_args!(
+                "invalid status write {value:#04x} over {status:#04x} (bits can only be added; 0 resets)"
+            ));
+            return;
+        }
+        let new = value & !self.status & !STATUS_DEVICE_NEEDS_RESET;
+        if new & STATUS_FAILED != 0 {
+            warn!("virtio-mmio: driver set FAILED (status {value:#04x})");
+            self.status |= STATUS_FAILED;
+        }
+        if self.broken() && new & !STATUS_FAILED != 0 {
+            warn!("virtio-mmio: status write {value:#04x} ignored: the device needs a reset");
+            return;
+        }
+        for (bit, requires, name) in [
+            (STATUS_ACKNOWLEDGE, 0, "ACKNOWLEDGE"),
+            (STATUS_DRIVER, STATUS_ACKNOWLEDGE, "DRIVER"),
+            (STATUS_FEATURES_OK, STATUS_DRIVER, "FEATURES_OK"),
+            (STATUS_DRIVER_OK, STATUS_FEATURES_OK, "DRIVER_OK"),
+        ] {
+            if new & bit == 0 {
+                continue;
+            }
+            if self.status & requires != requires {
+                self.needs_reset(format_args!("status {value:#04x} sets {name} out of order"));
+                return;
+            }
+            if bit == STATUS_FEATURES_OK && !self.features_acceptable() {
+                return; // FEATURES_OK stays clear: the driver sees the refusal (§3.1.1 step 6)
+            }
+            self.status |= bit;
+            eprintln!("{}", lifecycle_message(bit, self.device.name()));
+        }
+    }
+
+    /// The driver's feature set must include VERSION_1 (this is a modern-only
+    /// device, §7.2.4) and nothing the device did not offer (§2.2.1).
+    fn features_acceptable(&self) -> bool {
+        let unoffered = self.driver_features & !self.device.features();
+        if unoffered != 0 {
+            warn!("virtio-mmio: driver accepted features {unoffered:#x} that were not offered; FEATURES_OK refused");
+            false
+        } else if self.driver_features & VIRTIO_F_VERSION_1 == 0 {
+            warn!("virtio-mmio: driver did not accept VIRTIO_F_VERSION_1; FEATURES_OK refused");
+            false
+        } else {
+            true
+        }
+    }
+
+    fn reset(&mut self) {
+        for (queue, setup) in self.queues.iter_mut().zip(&mut self.setups) {
+            queue.reset();
+            *setup = QueueSetup::default();
+        }
+        self.status = 0;
+        self.device_features_sel = 0;
+        self.driver_features_sel = 0;
+        self.driver_features = 0;
+        self.queue_sel = 0;
+        self.interrupt_status = 0;
+        self.device.reset();
+    }
+}
+
+/// What the host prints as the driver brings the device up.
+fn lifecycle_message(bit: u32, device: &str) -> String {
+    match bit {
+        STATUS_ACKNOWLEDGE => "=== Guest OS has noticed device ===".into(),
+        STATUS_DRIVER => "=== Guest OS knows how to drive device ===".into(),
+        STATUS_FEATURES_OK => {
+            "=== Driver has acknowledged recognizable features; feature negotiation complete ===".into()
+        }
+        _ => format!("=== Driver is set up; {device} device is live ==="),
+    }
+}

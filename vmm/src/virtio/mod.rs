@@ -1,0 +1,52 @@
+//! VirtIO 1.x devices: the virtio-mmio transport, the split-queue descriptor
+//! walker, and the console device.
+
+pub mod chain;
+pub mod console;
+pub mod mmio;
+
+use virtio_queue::Queue;
+use vm_memory::GuestMemoryMmap;
+
+pub use chain::QueueError;
+
+// Device status bits (VirtIO 1.2 §2.1).
+pub const STATUS_ACKNOWLEDGE: u32 = 1;
+pub const STATUS_DRIVER: u32 = 2;
+pub const STATUS_DRIVER_OK: u32 = 4;
+pub const STATUS_FEATURES_OK: u32 = 8;
+pub const STATUS_DEVICE_NEEDS_RESET: u32 = 0x40;
+pub const STATUS_FAILED: u32 = 0x80;
+
+// Reserved feature bits (§6).
+pub const VIRTIO_F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
+pub const VIRTIO_F_IN_ORDER: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_IN_ORDER;
+
+/// What a device implements; the transport does the rest (registers, status,
+/// feature negotiation, queue configuration and validation).
+pub trait VirtioDevice {
+    /// What the device is, for the host's messages ("console").
+    fn name(&self) -> &'static str;
+    /// Device ID (§5).
+    fn device_id(&self) -> u32;
+    /// Features offered to the driver.
+    fn features(&self) -> u64;
+    /// The largest size of each queue; the slice length is the number of queues.
+    fn queue_max_sizes(&self) -> &[u16];
+    /// Reads device-specific configuration at `offset`; false if out of range.
+    fn read_config(&self, offset: u64, data: &mut [u8]) -> bool;
+    /// Writes device-specific configuration at `offset`; false if out of range
+    /// or read-only.
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> bool;
+    /// Handles a driver notification for queue `index`, which the transport
+    /// has checked is ready and validated. Returns whether the driver should
+    /// get a used-buffer notification.
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Result<bool, QueueError>;
+    /// Forgets negotiated state; called when the driver resets the device.
+    fn reset(&mut self) {}
+}

@@ -1,0 +1,219 @@
+//! The virtual machine: KVM objects, guest RAM, the console on virtio-mmio,
+//! and the vCPU loop that runs until the guest halts.
+
+use std::fs::File;
+use std::io::Write;
+
+use kvm_bindings::{kvm_userspace_memory_region, KVM_INTERNAL_ERROR_EMULATION};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use thiserror::Error;
+use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+
+use crate::boot;
+use crate::loader::{self, LoadError};
+use crate::stats::Stats;
+use crate::virtio::console::Console;
+use crate::virtio::mmio::{MmioTransport, MMIO_WINDOW_SIZE};
+use crate::warn;
+
+/// Where the console's register window sits; RAM ends below it.
+pub const CONSOLE_MMIO_BASE: u64 = 0x1000_0000;
+pub const MAX_MEM_MIB: u32 = (CONSOLE_MMIO_BASE >> 20) as u32;
+/// Bytes written to this port appear on stderr as `guest: ...` lines.
+pub const DEBUG_PORT: u16 = 0xe9;
+
+#[derive(Debug, Error)]
+pub enum VmError {
+    #[error("--mem must be from 1 to {MAX_MEM_MIB} MiB (RAM ends below the virtio-mmio window at {CONSOLE_MMIO_BASE:#x})")]
+    MemSize,
+    #[error("cannot open /dev/kvm: {0}")]
+    OpenKvm(kvm_ioctls::Error),
+    #[error("KVM: {0}: {1}")]
+    Kvm(&'static str, kvm_ioctls::Error),
+    #[error("cannot allocate {0} MiB of guest RAM")]
+    Memory(u32),
+    #[error("guest image: {0}")]
+    Load(#[from] LoadError),
+    #[error("guest image is larger ({size} bytes) than guest RAM ({ram} bytes); raise --mem")]
+    ImageTooLarge { size: u64, ram: u64 },
+    #[error("boot setup: {0}")]
+    Boot(#[from] boot::BootError),
+    #[error("the guest shut down (triple fault) at rip {0:#x}")]
+    Shutdown(u64),
+    #[error("KVM could not run the guest (internal error, suberror {0}){1}")]
+    Internal(u32, &'static str),
+    #[error("KVM could not enter the guest (hardware entry failure {0:#x})")]
+    FailEntry(u64),
+    #[error("unexpected vCPU exit: {0}")]
+    UnexpectedExit(String),
+}
+
+/// What a run needs.
+pub struct Config<'a> {
+    /// The guest ELF image.
+    pub image: &'a [u8],
+    pub mem_mib: u32,
+    pub cmdline: &'a str,
+    /// Where the guest's console output goes.
+    pub console_out: File,
+}
+
+pub struct Vm {
+    // Kept open for the VM's lifetime.
+    _kvm: Kvm,
+    _vm: VmFd,
+    vcpu: VcpuFd,
+    mem: GuestMemoryMmap,
+    console: MmioTransport<Console>,
+    stats: Stats,
+    debug_line: Vec<u8>,
+}
+
+impl Vm {
+    /// Creates the VM, loads the image and sets up the vCPU to enter it.
+    pub fn new(config: Config) -> Result<Vm, VmError> {
+        if config.mem_mib == 0 || config.mem_mib > MAX_MEM_MIB {
+            return Err(VmError::MemSize);
+        }
+        let ram = u64::from(config.mem_mib) << 20;
+        if config.image.len() as u64 > ram {
+            return Err(VmError::ImageTooLarge { size: config.image.len() as u64, ram });
+        }
+        let kvm = Kvm::new().map_err(VmError::OpenKvm)?;
+        let vm = kvm.create_vm().map_err(|e| VmError::Kvm("create VM", e))?;
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), ram as usize)])
+            .map_err(|_| VmError::Memory(config.mem_mib))?;
+        let host = mem
+            .iter()
+            .next()
+            .and_then(|r| r.get_host_address(MemoryRegionAddress(0)).ok())
+            .ok_or(VmError::Memory(config.mem_mib))?;
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            guest_phys_addr: 0,
+            memory_size: ram,
+            userspace_addr: host as u64,
+            flags: 0,
+        };
+        // SAFETY: the region is a live mapping of `ram` bytes that `mem` owns
+        // and keeps for as long as the VM (both live in the returned Vm).
+        unsafe { vm.set_user_memory_region(region) }.map_err(|e| VmError::Kvm("set memory region", e))?;
+
+        let image = loader::load(config.image, &mem, ram)?;
+        let vcpu = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
+        boot::setup(&kvm, &vcpu, &mem, ram, image.mode, image.entry, config.cmdline)?;
+
+        Ok(Vm {
+            _kvm: kvm,
+            _vm: vm,
+            vcpu,
+            mem,
+            console: MmioTransport::new(Console::new(config.console_out)),
+            stats: Stats::default(),
+            debug_line: Vec::new(),
+        })
+    }
+
+    /// Runs the vCPU until the guest halts.
+    pub fn run(&mut self) -> Result<(), VmError> {
+        loop {
+            match self.vcpu.run() {
+                Ok(VcpuExit::MmioRead(addr, data)) => {
+                    self.stats.exits_mmio += 1;
+                    self.stats.mmio_reads += 1;
+                    match addr.checked_sub(CONSOLE_MMIO_BASE).filter(|&off| off < MMIO_WINDOW_SIZE) {
+                        Some(offset) => self.console.read(offset, data),
+                        None => {
+                            warn!("mmio: {}-byte read at {addr:#x} outside any device; reads as 0", data.len());
+                            data.fill(0);
+                        }
+                    }
+                }
+                Ok(VcpuExit::MmioWrite(addr, data)) => {
+                    self.stats.exits_mmio += 1;
+                    self.stats.mmio_writes += 1;
+                    match addr.checked_sub(CONSOLE_MMIO_BASE).filter(|&off| off < MMIO_WINDOW_SIZE) {
+                        // No interrupt controller: the driver polls the used
+                        // ring, and InterruptStatus records what would be raised.
+                        Some(offset) => _ = self.console.write(offset, data, &self.mem),
+                        None => warn!("mmio: {}-byte write at {addr:#x} outside any device ignored", data.len()),
+                    }
+                }
+                Ok(VcpuExit::IoOut(port, data)) => {
+                    self.stats.exits_io += 1;
+                    if port == DEBUG_PORT {
+                        debug_port_write(&mut self.debug_line, data);
+                    } else {
+                        warn!("io: write to port {port:#x} ignored");
+                    }
+                }
+                Ok(VcpuExit::IoIn(port, data)) => {
+                    self.stats.exits_io += 1;
+                    warn!("io: read from port {port:#x}; reads as all ones");
+                    data.fill(0xff);
+                }
+                Ok(VcpuExit::Hlt) => {
+                    self.stats.exits_hlt += 1;
+                    debug_port_write(&mut self.debug_line, b"");
+                    return Ok(());
+                }
+                Ok(exit) => {
+                    self.stats.exits_other += 1;
+                    let err = match exit {
+                        VcpuExit::Shutdown => VmError::Shutdown(self.vcpu.get_regs().map_or(0, |r| r.rip)),
+                        VcpuExit::InternalError => {
+                            // SAFETY: on KVM_EXIT_INTERNAL_ERROR the kernel filled
+                            // the `internal` member of the exit union.
+                            let suberror = unsafe { self.vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
+                            let hint = if suberror == KVM_INTERNAL_ERROR_EMULATION {
+                                ": an instruction it cannot emulate (guests must be soft-float, no SSE)"
+                            } else {
+                                ""
+                            };
+                            VmError::Internal(suberror, hint)
+                        }
+                        VcpuExit::FailEntry(reason, _cpu) => VmError::FailEntry(reason),
+                        other => VmError::UnexpectedExit(format!("{other:?}")),
+                    };
+                    debug_port_write(&mut self.debug_line, b"");
+                    return Err(err);
+                }
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
+                Err(e) => return Err(VmError::Kvm("run vCPU", e)),
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            notifications: self.console.notifications,
+            console_bytes: self.console.device().bytes_out,
+            ..self.stats.clone()
+        }
+    }
+
+    pub fn console(&self) -> &MmioTransport<Console> {
+        &self.console
+    }
+}
+
+/// Collects debug-port bytes into lines on stderr; an empty write flushes a
+/// partial line (at halt).
+fn debug_port_write(line: &mut Vec<u8>, data: &[u8]) {
+    for &b in data {
+        if b == b'\n' {
+            flush_debug_line(line);
+        } else if line.len() < 1024 {
+            line.push(b);
+        }
+    }
+    if data.is_empty() && !line.is_empty() {
+        flush_debug_line(line);
+    }
+}
+
+fn flush_debug_line(line: &mut Vec<u8>) {
+    let text: String = String::from_utf8_lossy(line).chars().map(|c| if c.is_control() { '.' } else { c }).collect();
+    let _ = writeln!(std::io::stderr(), "guest: {text}");
+    line.clear();
+}
