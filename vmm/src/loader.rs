@@ -141,3 +141,83 @@ fn check_segment(seg: &Segment, file_len: u64, ram: u64, reserved: &[Range<u64>]
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RAM: u64 = 0x10_0000;
+
+    /// A minimal ELF32 i386 executable with one PT_LOAD segment.
+    fn elf32(addr: u32, filesz: u32, memsz: u32, entry: u32) -> Vec<u8> {
+        let mut f = vec![0u8; 0x60];
+        f[..7].copy_from_slice(b"\x7fELF\x01\x01\x01");
+        f[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
+        f[18..20].copy_from_slice(&EM_386.to_le_bytes());
+        f[24..28].copy_from_slice(&entry.to_le_bytes());
+        f[28..32].copy_from_slice(&0x34u32.to_le_bytes()); // phoff
+        f[42..44].copy_from_slice(&32u16.to_le_bytes());
+        f[44..46].copy_from_slice(&1u16.to_le_bytes());
+        let ph = 0x34;
+        f[ph..ph + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+        f[ph + 4..ph + 8].copy_from_slice(&0x54u32.to_le_bytes()); // offset
+        f[ph + 12..ph + 16].copy_from_slice(&addr.to_le_bytes());
+        f[ph + 16..ph + 20].copy_from_slice(&filesz.to_le_bytes());
+        f[ph + 20..ph + 24].copy_from_slice(&memsz.to_le_bytes());
+        f.truncate(0x54);
+        f.extend(std::iter::repeat_n(0xf4, filesz.min(0x1000) as usize)); // hlt
+        f
+    }
+
+    fn load_image(image: &[u8]) -> Result<Image, LoadError> {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize)]).unwrap();
+        load(image, &mem, RAM)
+    }
+
+    #[test]
+    fn loads_a_valid_elf32() {
+        let image = load_image(&elf32(0x1000, 16, 32, 0x1000));
+        assert_eq!(image, Ok(Image { mode: Mode::Protected32, entry: 0x1000 }));
+    }
+
+    #[test]
+    fn rejects_non_elf_and_foreign_elf() {
+        assert_eq!(load_image(b"#!/bin/sh\n"), Err(LoadError::NotElf));
+        assert_eq!(load_image(b""), Err(LoadError::NotElf));
+        let mut arm = elf32(0x1000, 16, 16, 0x1000);
+        arm[18] = 40; // EM_ARM
+        assert_eq!(load_image(&arm), Err(LoadError::Unsupported("not an x86 executable")));
+        let mut big = elf32(0x1000, 16, 16, 0x1000);
+        big[5] = 2;
+        assert_eq!(load_image(&big), Err(LoadError::Unsupported("big-endian")));
+        assert_eq!(load_image(&elf32(0x1000, 16, 16, 0x1000)[..30]), Err(LoadError::Malformed("truncated header")));
+    }
+
+    #[test]
+    fn rejects_segments_outside_ram_or_over_boot_data() {
+        assert_eq!(
+            load_image(&elf32(0xf_f000, 16, 0x2000, 0xf_f000)),
+            Err(LoadError::OutsideRam { start: 0xf_f000, end: 0x10_1000, ram: RAM })
+        );
+        assert_eq!(
+            load_image(&elf32(0x800, 16, 16, 0x800)),
+            Err(LoadError::Overlap { start: 0x800, end: 0x810, reserved_start: 0, reserved_end: 0x1000 })
+        );
+        assert_eq!(
+            load_image(&elf32(0xffff_f000, 16, 0x2000, 0xffff_f000)),
+            Err(LoadError::OutsideRam { start: 0xffff_f000, end: 0x1_0000_1000, ram: RAM })
+        );
+    }
+
+    #[test]
+    fn rejects_inconsistent_headers() {
+        assert_eq!(
+            load_image(&elf32(0x1000, 32, 16, 0x1000)),
+            Err(LoadError::Malformed("segment file size exceeds its memory size"))
+        );
+        let mut short = elf32(0x1000, 16, 16, 0x1000);
+        short.truncate(short.len() - 1);
+        assert_eq!(load_image(&short), Err(LoadError::Malformed("segment data beyond the end of the file")));
+        assert_eq!(load_image(&elf32(0x1000, 16, 16, 0x3000)), Err(LoadError::BadEntry(0x3000)));
+    }
+}

@@ -130,3 +130,113 @@ pub fn read_chain(
         index = next;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use virtio_queue::desc::RawDescriptor;
+    use virtio_queue::mock::MockSplitQueue;
+
+    const SIZE: u16 = 16;
+
+    fn memory() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap()
+    }
+
+    /// Writes `descs` at table indexes 0.., makes `head` available `count` times ahead.
+    fn setup(mem: &GuestMemoryMmap, descs: &[(u64, u32, u16, u16)], head: u16, avail_idx: u16) -> Queue {
+        let vq = MockSplitQueue::new(mem, SIZE);
+        for (i, &(addr, len, flags, next)) in descs.iter().enumerate() {
+            vq.desc_table().store(i as u16, RawDescriptor::from(Descriptor::new(addr, len, flags, next))).unwrap();
+        }
+        vq.avail().ring().ref_at(0).unwrap().store(head);
+        vq.avail().idx().store(avail_idx);
+        vq.create_queue().unwrap()
+    }
+
+    fn walk(descs: &[(u64, u32, u16, u16)], head: u16, direction: Direction) -> Result<Vec<Buffer>, QueueError> {
+        let mem = memory();
+        let mut queue = setup(&mem, descs, head, 1);
+        let head = pop_head(&mut queue, &mem)?.expect("one chain is available");
+        let mut out = Vec::new();
+        read_chain(&queue, &mem, head, direction, &mut out).map(|_| out)
+    }
+
+    const NEXT: u16 = VRING_DESC_F_NEXT as u16;
+    const WRITE: u16 = VRING_DESC_F_WRITE as u16;
+
+    #[test]
+    fn valid_chain_yields_every_buffer_in_order() {
+        let chain = walk(&[(0x1000, 10, NEXT, 2), (0, 0, 0, 0), (0x2000, 20, 0, 0)], 0, Direction::DeviceReads);
+        assert_eq!(
+            chain,
+            Ok(vec![Buffer { addr: GuestAddress(0x1000), len: 10 }, Buffer { addr: GuestAddress(0x2000), len: 20 }])
+        );
+    }
+
+    #[test]
+    fn buffer_ending_exactly_at_the_end_of_ram_is_valid() {
+        assert!(walk(&[(0xf_ff00, 0x100, 0, 0)], 0, Direction::DeviceReads).is_ok());
+    }
+
+    #[test]
+    fn buffer_beyond_ram_is_rejected() {
+        assert_eq!(
+            walk(&[(0xf_ff00, 0x101, 0, 0)], 0, Direction::DeviceReads),
+            Err(QueueError::OutsideMemory { index: 0, addr: 0xf_ff00, len: 0x101 })
+        );
+    }
+
+    #[test]
+    fn buffer_wrapping_the_address_space_is_rejected() {
+        assert_eq!(
+            walk(&[(u64::MAX - 4, 16, 0, 0)], 0, Direction::DeviceReads),
+            Err(QueueError::AddressOverflow { index: 0, addr: u64::MAX - 4, len: 16 })
+        );
+    }
+
+    #[test]
+    fn next_beyond_queue_size_is_rejected() {
+        assert_eq!(
+            walk(&[(0x1000, 1, NEXT, SIZE)], 0, Direction::DeviceReads),
+            Err(QueueError::NextOutOfRange { index: 0, next: SIZE, size: SIZE })
+        );
+    }
+
+    #[test]
+    fn loops_are_rejected() {
+        let self_loop = walk(&[(0x1000, 1, NEXT, 0)], 0, Direction::DeviceReads);
+        assert_eq!(self_loop, Err(QueueError::ChainTooLong { head: 0, size: SIZE }));
+        let table: Vec<_> = (0..SIZE).map(|i| (0x1000, 1, NEXT, (i + 1) % SIZE)).collect();
+        assert_eq!(walk(&table, 3, Direction::DeviceReads), Err(QueueError::ChainTooLong { head: 3, size: SIZE }));
+    }
+
+    #[test]
+    fn head_beyond_queue_size_is_rejected() {
+        assert_eq!(
+            walk(&[(0x1000, 1, 0, 0)], SIZE, Direction::DeviceReads),
+            Err(QueueError::HeadOutOfRange { head: SIZE, size: SIZE })
+        );
+    }
+
+    #[test]
+    fn direction_and_indirect_flags_are_checked() {
+        let indirect = VRING_DESC_F_INDIRECT as u16;
+        assert_eq!(walk(&[(0x1000, 16, indirect, 0)], 0, Direction::DeviceReads), Err(QueueError::Indirect { index: 0 }));
+        assert_eq!(walk(&[(0x1000, 1, WRITE, 0)], 0, Direction::DeviceReads), Err(QueueError::WriteOnly { index: 0 }));
+        assert_eq!(walk(&[(0x1000, 1, 0, 0)], 0, Direction::DeviceWrites), Err(QueueError::ReadOnly { index: 0 }));
+        assert!(walk(&[(0x1000, 1, WRITE, 0)], 0, Direction::DeviceWrites).is_ok());
+    }
+
+    #[test]
+    fn available_index_may_not_run_ahead_by_more_than_the_queue() {
+        let mem = memory();
+        let mut queue = setup(&mem, &[(0x1000, 1, 0, 0)], 0, SIZE + 1);
+        assert_eq!(
+            pop_head(&mut queue, &mem),
+            Err(QueueError::AvailIndexJump { avail: SIZE + 1, ahead: SIZE + 1, size: SIZE })
+        );
+        let mut queue = setup(&mem, &[(0x1000, 1, 0, 0)], 0, SIZE);
+        assert_eq!(pop_head(&mut queue, &mem), Ok(Some(0)));
+    }
+}
