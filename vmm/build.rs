@@ -10,7 +10,10 @@ fn main() {
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests/hello.elf"),
     };
     if !path.is_file() {
-        eprintln!("error: guest ELF {} not found: run `cargo xtask guest` first (or set VMM_GUEST_ELF)", path.display());
+        eprintln!(
+            "error: guest ELF {} not found: run `cargo xtask guest` first (or set VMM_GUEST_ELF)",
+            path.display()
+        );
         std::process::exit(1);
     }
     println!("cargo:rerun-if-changed={}", path.display());

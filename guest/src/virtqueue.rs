@@ -144,8 +144,7 @@ impl VirtQueue {
             fence(Ordering::Acquire);
             let pos = usize::from(self.used_seen % self.size);
             // SAFETY: pos < size: the element is inside the used ring.
-            let elem =
-                unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
+            let elem = unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
             if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
                 crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
             }

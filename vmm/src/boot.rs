@@ -49,6 +49,8 @@ const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
 
 /// Guest memory the VMM writes before entry; an image may not load over it.
+// A list of ranges that happens to hold one in 32-bit mode.
+#[allow(clippy::single_range_in_vec_init)]
 pub fn reserved(mode: Mode) -> &'static [Range<u64>] {
     match mode {
         Mode::Protected32 => &[0..0x1000],

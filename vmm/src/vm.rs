@@ -24,7 +24,9 @@ pub const DEBUG_PORT: u16 = 0xe9;
 
 #[derive(Debug, Error)]
 pub enum VmError {
-    #[error("--mem must be from 1 to {MAX_MEM_MIB} MiB (RAM ends below the virtio-mmio window at {CONSOLE_MMIO_BASE:#x})")]
+    #[error(
+        "--mem must be from 1 to {MAX_MEM_MIB} MiB (RAM ends below the virtio-mmio window at {CONSOLE_MMIO_BASE:#x})"
+    )]
     MemSize,
     #[error("cannot open /dev/kvm: {0}")]
     OpenKvm(kvm_ioctls::Error),

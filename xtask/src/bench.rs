@@ -1,1 +1,3 @@
-pub fn run(_n: Option<&str>) -> crate::Result { Err("todo".into()) }
+pub fn run(_n: Option<&str>) -> crate::Result {
+    Err("todo".into())
+}

@@ -25,9 +25,9 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("guest") => build_guests(),
         Some("build") => build_guests().and_then(|_| cargo(&["build", "--release", "-p", "vmm"])),
-        Some("run") => build_guests()
-            .and_then(|_| cargo(&["build", "--release", "-p", "vmm"]))
-            .and_then(|_| run_vmm(&args[1..])),
+        Some("run") => {
+            build_guests().and_then(|_| cargo(&["build", "--release", "-p", "vmm"])).and_then(|_| run_vmm(&args[1..]))
+        }
         Some("test") => test(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         _ => {
@@ -64,11 +64,7 @@ const GUESTS: &[GuestBuild] = &[
         bins: &[("hello", "hello.elf"), ("stream", "stream.elf"), ("hostile", "hostile.elf")],
         link_args: &["-melf_i386"],
     },
-    GuestBuild {
-        target: "x86_64-unknown-none",
-        bins: &[("hello", "hello64.elf")],
-        link_args: &[],
-    },
+    GuestBuild { target: "x86_64-unknown-none", bins: &[("hello", "hello64.elf")], link_args: &[] },
 ];
 
 fn build_guests() -> Result {

@@ -102,7 +102,8 @@ pub fn read_chain(
             return Err(QueueError::ChainTooLong { head, size });
         }
         // The table was checked to lie in guest memory when the queue was enabled.
-        let desc: Descriptor = mem.read_obj(table.unchecked_add(u64::from(index) * 16)).map_err(|e| QueueError::Memory(e.to_string()))?;
+        let desc: Descriptor =
+            mem.read_obj(table.unchecked_add(u64::from(index) * 16)).map_err(|e| QueueError::Memory(e.to_string()))?;
         let flags = u32::from(desc.flags());
         let (addr, len) = (desc.addr().0, desc.len());
         if flags & VRING_DESC_F_INDIRECT != 0 {
@@ -222,7 +223,10 @@ mod tests {
     #[test]
     fn direction_and_indirect_flags_are_checked() {
         let indirect = VRING_DESC_F_INDIRECT as u16;
-        assert_eq!(walk(&[(0x1000, 16, indirect, 0)], 0, Direction::DeviceReads), Err(QueueError::Indirect { index: 0 }));
+        assert_eq!(
+            walk(&[(0x1000, 16, indirect, 0)], 0, Direction::DeviceReads),
+            Err(QueueError::Indirect { index: 0 })
+        );
         assert_eq!(walk(&[(0x1000, 1, WRITE, 0)], 0, Direction::DeviceReads), Err(QueueError::WriteOnly { index: 0 }));
         assert_eq!(walk(&[(0x1000, 1, 0, 0)], 0, Direction::DeviceWrites), Err(QueueError::ReadOnly { index: 0 }));
         assert!(walk(&[(0x1000, 1, WRITE, 0)], 0, Direction::DeviceWrites).is_ok());

@@ -123,14 +123,22 @@ impl<D: VirtioDevice> MmioTransport<D> {
     pub fn read(&mut self, offset: u64, data: &mut [u8]) {
         if offset >= CONFIG_OFFSET {
             if !self.device.read_config(offset - CONFIG_OFFSET, data) {
-                warn!("virtio-mmio: {}-byte read at config offset {:#x} is outside the configuration space; reads as 0", data.len(), offset - CONFIG_OFFSET);
+                warn!(
+                    "virtio-mmio: {}-byte read at config offset {:#x} is outside the configuration space; reads as 0",
+                    data.len(),
+                    offset - CONFIG_OFFSET
+                );
                 data.fill(0);
             }
             return;
         }
         data.fill(0);
-        if data.len() != 4 || offset % 4 != 0 {
-            warn!("virtio-mmio: {}-bit read of {} ({offset:#05x}) ignored: registers are 32-bit", data.len() * 8, register_name(offset));
+        if data.len() != 4 || !offset.is_multiple_of(4) {
+            warn!(
+                "virtio-mmio: {}-bit read of {} ({offset:#05x}) ignored: registers are 32-bit",
+                data.len() * 8,
+                register_name(offset)
+            );
             return;
         }
         let value = match offset {
@@ -165,12 +173,20 @@ impl<D: VirtioDevice> MmioTransport<D> {
     pub fn write(&mut self, offset: u64, data: &[u8], mem: &GuestMemoryMmap) -> bool {
         if offset >= CONFIG_OFFSET {
             if !self.device.write_config(offset - CONFIG_OFFSET, data) {
-                warn!("virtio-mmio: {}-byte write at config offset {:#x} ignored: not a writable configuration field", data.len(), offset - CONFIG_OFFSET);
+                warn!(
+                    "virtio-mmio: {}-byte write at config offset {:#x} ignored: not a writable configuration field",
+                    data.len(),
+                    offset - CONFIG_OFFSET
+                );
             }
             return false;
         }
-        if data.len() != 4 || offset % 4 != 0 {
-            warn!("virtio-mmio: {}-bit write to {} ({offset:#05x}) ignored: registers are 32-bit", data.len() * 8, register_name(offset));
+        if data.len() != 4 || !offset.is_multiple_of(4) {
+            warn!(
+                "virtio-mmio: {}-bit write to {} ({offset:#05x}) ignored: registers are 32-bit",
+                data.len() * 8,
+                register_name(offset)
+            );
             return false;
         }
         let value = u32::from_le_bytes(data.try_into().expect("length checked above"));
@@ -233,7 +249,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
             return None; // the error was reported; nothing is configured until a reset
         }
         let Some(q) = self.selected() else {
-            warn!("virtio-mmio: {register} write for queue {} ignored: the device has {} queues", self.queue_sel, self.queues.len());
+            warn!(
+                "virtio-mmio: {register} write for queue {} ignored: the device has {} queues",
+                self.queue_sel,
+                self.queues.len()
+            );
             return None;
         };
         if self.status & STATUS_FEATURES_OK == 0 || self.status & STATUS_DRIVER_OK != 0 {
@@ -252,9 +272,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
         let max = self.queues[q].max_size();
         match u16::try_from(value).ok().map(|size| self.queues[q].try_set_size(size)) {
             Some(Ok(())) => {}
-            _ => self.needs_reset(format_args!(
-                "queue {q}: size {value} is invalid (a power of two from 1 to {max})"
-            )),
+            _ => self.needs_reset(format_args!("queue {q}: size {value} is invalid (a power of two from 1 to {max})")),
         }
     }
 
@@ -266,7 +284,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             0x090 => (&mut setup.driver, 2),
             _ => (&mut setup.device, 4),
         };
-        *field = if offset % 8 == 0 {
+        *field = if offset.is_multiple_of(8) {
             (*field & !0xffff_ffff) | u64::from(value)
         } else {
             (*field & 0xffff_ffff) | u64::from(value) << 32

@@ -41,12 +41,7 @@ pub trait VirtioDevice {
     /// Handles a driver notification for queue `index`, which the transport
     /// has checked is ready and validated. Returns whether the driver should
     /// get a used-buffer notification.
-    fn process_queue(
-        &mut self,
-        index: usize,
-        queue: &mut Queue,
-        mem: &GuestMemoryMmap,
-    ) -> Result<bool, QueueError>;
+    fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError>;
     /// Forgets negotiated state; called when the driver resets the device.
     fn reset(&mut self) {}
 }

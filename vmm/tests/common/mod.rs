@@ -1,0 +1,54 @@
+//! Helpers for the integration tests: they run the real `vmm` binary on the
+//! real /dev/kvm with the guests that `cargo xtask guest` builds.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub const LIFECYCLE: [&str; 4] = [
+    "=== Guest OS has noticed device ===",
+    "=== Guest OS knows how to drive device ===",
+    "=== Driver has acknowledged recognizable features; feature negotiation complete ===",
+    "=== Driver is set up; console device is live ===",
+];
+pub const HLT_LINE: &str = "[KVM_EXIT_HLT: program halted normally]";
+
+pub fn guest(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests").join(name);
+    assert!(path.is_file(), "{} is missing: run `cargo xtask guest`", path.display());
+    path.display().to_string()
+}
+
+pub fn vmm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vmm")).args(args).output().expect("vmm runs")
+}
+
+pub fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect()
+}
+
+/// Asserts the time line: `Time taken to run VM: <N> microseconds`.
+pub fn assert_time_line(line: &str) {
+    let n = line
+        .strip_prefix("Time taken to run VM: ")
+        .and_then(|rest| rest.strip_suffix(" microseconds"))
+        .unwrap_or_else(|| panic!("not a time line: {line:?}"));
+    assert!(n.parse::<u64>().is_ok_and(|n| n > 0), "bad time: {line:?}");
+}
+
+/// A successful run: exit 0, the four lifecycle lines first and in order,
+/// then `middle` exactly, then the HLT line and the time line.
+pub fn assert_clean_run(out: &Output, middle: &[&str]) {
+    let lines = stderr_lines(out);
+    assert!(out.status.success(), "vmm failed: {:?}\n{}", out.status, lines.join("\n"));
+    assert_eq!(lines.len(), 6 + middle.len(), "stderr:\n{}", lines.join("\n"));
+    assert_eq!(&lines[..4], &LIFECYCLE);
+    assert_eq!(&lines[4..4 + middle.len()], middle);
+    assert_eq!(lines[4 + middle.len()], HLT_LINE);
+    assert_time_line(&lines[5 + middle.len()]);
+}
+
+/// Byte `i` of the stream guest's output is `i % 251`.
+pub fn stream_pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}

@@ -1,0 +1,180 @@
+//! A hostile driver (guest/src/bin/hostile.rs) against the device: for every
+//! case the VMM logs exactly the expected lines, never panics, sets
+//! DEVICE_NEEDS_RESET where the spec says so, and ends with a clean halt.
+
+mod common;
+use common::*;
+
+/// Device status as the guest reads it after the misbehaviour.
+const RUNNING_NEEDS_RESET: &str = "guest: hostile: status 0x0000004f"; // ACK|DRIVER|FEATURES_OK|DRIVER_OK|NEEDS_RESET
+const SETUP_NEEDS_RESET: &str = "guest: hostile: status 0x0000004b"; // ACK|DRIVER|FEATURES_OK|NEEDS_RESET
+
+struct Case {
+    name: &'static str,
+    /// The VMM's warning lines, in order.
+    warnings: &'static [&'static str],
+    /// The guest's report on the debug port, or None if it carries on and
+    /// prints "survived" through the console.
+    report: Option<&'static str>,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "desc-beyond-ram",
+        warnings: &["virtio-mmio: queue 1: descriptor 0: buffer 0x40000000+0x10 is outside guest memory; device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "desc-overflow",
+        warnings: &["virtio-mmio: queue 1: descriptor 0: buffer 0xfffffffffffffff0+0x100 overflows the address space; device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "next-out-of-range",
+        warnings: &["virtio-mmio: queue 1: descriptor 0 chains to descriptor 19, beyond the queue size 16; device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "desc-loop",
+        warnings: &["virtio-mmio: queue 1: descriptor chain from 0 is longer than the queue size 16 (a loop); device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "chain-too-long",
+        warnings: &["virtio-mmio: queue 1: descriptor chain from 0 is longer than the queue size 16 (a loop); device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "write-only-desc",
+        warnings: &["virtio-mmio: queue 1: descriptor 0 is device-writable on a queue the device only reads; device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "head-out-of-range",
+        warnings: &["virtio-mmio: queue 1: available ring entry names descriptor 17, beyond the queue size 16; device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "avail-idx-jump",
+        warnings: &["virtio-mmio: queue 1: available ring index 17 is 17 entries ahead of the device, more than the queue size 16; device needs reset"],
+        report: Some(RUNNING_NEEDS_RESET),
+    },
+    Case {
+        name: "queue-size-zero",
+        warnings: &["virtio-mmio: queue 1: size 0 is invalid (a power of two from 1 to 256); device needs reset"],
+        report: Some(SETUP_NEEDS_RESET),
+    },
+    Case {
+        name: "queue-size-not-pow2",
+        warnings: &["virtio-mmio: queue 1: size 3 is invalid (a power of two from 1 to 256); device needs reset"],
+        report: Some(SETUP_NEEDS_RESET),
+    },
+    Case {
+        name: "queue-size-over-max",
+        warnings: &["virtio-mmio: queue 1: size 32768 is invalid (a power of two from 1 to 256); device needs reset"],
+        report: Some(SETUP_NEEDS_RESET),
+    },
+    Case {
+        name: "ready-before-addresses",
+        warnings: &["virtio-mmio: queue 1: enabled before all three ring addresses were written; device needs reset"],
+        report: Some(SETUP_NEEDS_RESET),
+    },
+    Case {
+        name: "driver-ok-without-features-ok",
+        warnings: &["virtio-mmio: status 0x07 sets DRIVER_OK out of order; device needs reset"],
+        report: Some("guest: hostile: status 0x00000043"),
+    },
+    // Feature refusals are not errors of the device: FEATURES_OK stays clear (§3.1.1).
+    Case {
+        name: "no-version-1",
+        warnings: &["virtio-mmio: driver did not accept VIRTIO_F_VERSION_1; FEATURES_OK refused"],
+        report: Some("guest: hostile: status 0x00000003"),
+    },
+    Case {
+        name: "unoffered-feature",
+        warnings: &["virtio-mmio: driver accepted features 0x10000000000 that were not offered; FEATURES_OK refused"],
+        report: Some("guest: hostile: status 0x00000003"),
+    },
+    Case {
+        name: "read-only-write",
+        warnings: &[
+            "virtio-mmio: write to read-only register MagicValue (0x000) ignored",
+            "virtio-mmio: write to read-only register QueueNumMax (0x034) ignored",
+            "virtio-mmio: write to read-only register InterruptStatus (0x060) ignored",
+        ],
+        report: None,
+    },
+    Case {
+        name: "bad-width",
+        warnings: &[
+            "virtio-mmio: 8-bit read of Status (0x070) ignored: registers are 32-bit",
+            "virtio-mmio: 16-bit write to QueueSel (0x030) ignored: registers are 32-bit",
+            "virtio-mmio: 8-bit write to Status (0x070) ignored: registers are 32-bit",
+        ],
+        report: None,
+    },
+    Case {
+        name: "unknown-register",
+        warnings: &[
+            "virtio-mmio: read of unknown register 0x0a8 ignored",
+            "virtio-mmio: write to unknown register 0x0c0 ignored",
+        ],
+        report: None,
+    },
+    Case {
+        name: "outside-window",
+        warnings: &[
+            "mmio: 4-byte write at 0x10001000 outside any device ignored",
+            "mmio: 4-byte read at 0x20000000 outside any device; reads as 0",
+        ],
+        report: None,
+    },
+    Case {
+        name: "notify-before-driver-ok",
+        warnings: &["virtio-mmio: QueueNotify for queue 1 before DRIVER_OK ignored"],
+        report: None,
+    },
+];
+
+fn run_case(case: &Case) {
+    let cmdline = format!("case={}", case.name);
+    let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", &cmdline]);
+    let lines = stderr_lines(&out);
+    let context = format!("case {}: stderr:\n{}", case.name, lines.join("\n"));
+    assert!(out.status.success(), "{context}");
+    assert!(!lines.iter().any(|l| l.contains("panicked")), "{context}");
+    let warnings: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("virtio-mmio: ") || l.starts_with("mmio: "))
+        .collect();
+    assert_eq!(warnings, case.warnings, "{context}");
+    let guest_lines: Vec<&str> = lines.iter().map(String::as_str).filter(|l| l.starts_with("guest: ")).collect();
+    match case.report {
+        Some(report) => {
+            assert_eq!(guest_lines, [report], "{context}");
+            assert_eq!(out.stdout, b"", "{context}");
+        }
+        None => {
+            assert_eq!(guest_lines, Vec::<&str>::new(), "{context}");
+            assert_eq!(out.stdout, b"survived\n", "{context}");
+        }
+    }
+    assert_eq!(lines[lines.len() - 2], HLT_LINE, "{context}");
+    assert_time_line(&lines[lines.len() - 1]);
+}
+
+#[test]
+fn every_hostile_case_is_contained() {
+    assert!(CASES.len() >= 12);
+    for case in CASES {
+        run_case(case);
+    }
+}
+
+#[test]
+fn an_unknown_case_is_reported_by_the_guest() {
+    let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=nonsense"]);
+    assert!(out.status.success());
+    assert_eq!(stderr_lines(&out)[0], "guest: hostile: unknown case");
+}
