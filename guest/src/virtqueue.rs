@@ -54,12 +54,17 @@ pub struct VirtQueue {
 }
 
 impl VirtQueue {
-    /// A zeroed queue of `size` entries (a power of two, at most MAX_SIZE) in `page`.
+    /// A queue of `size` entries (a power of two, at most MAX_SIZE) in `page`.
+    ///
+    /// Only the two ring headers (flags, idx) start at zero: descriptors and
+    /// ring entries are written before the device may read them. Clearing the
+    /// whole page would cost thousands of emulated instructions.
     ///
     /// # Safety
     /// `page` is a 4 KiB page of RAM reserved for this queue.
     pub unsafe fn new(page: usize, size: u16, in_order: bool) -> Self {
-        core::ptr::write_bytes(page as *mut u8, 0, 4096);
+        write_volatile((page + AVAIL_OFFSET) as *mut u32, 0);
+        write_volatile((page + USED_OFFSET) as *mut u32, 0);
         VirtQueue {
             page,
             size,

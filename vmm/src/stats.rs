@@ -12,6 +12,15 @@ pub struct Stats {
     pub mmio_writes: u64,
     pub notifications: u64,
     pub console_bytes: u64,
+    /// Peak resident set size of this process, if /proc tells it.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The process's peak RSS (VmHWM). Unlike wait4's ru_maxrss, it starts afresh
+/// at exec, so it does not include the parent's memory.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse().ok())
 }
 
 impl Stats {
@@ -35,6 +44,10 @@ impl fmt::Display for Stats {
         )?;
         writeln!(f, "mmio: {} reads, {} writes", self.mmio_reads, self.mmio_writes)?;
         writeln!(f, "queue notifications: {}", self.notifications)?;
-        write!(f, "console bytes: {}", self.console_bytes)
+        write!(f, "console bytes: {}", self.console_bytes)?;
+        if let Some(kib) = self.peak_rss_kib {
+            write!(f, "\npeak RSS: {kib} KiB")?;
+        }
+        Ok(())
     }
 }

@@ -190,6 +190,7 @@ impl Vm {
         Stats {
             notifications: self.console.notifications,
             console_bytes: self.console.device().bytes_out,
+            peak_rss_kib: crate::stats::peak_rss_kib(),
             ..self.stats.clone()
         }
     }

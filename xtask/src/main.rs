@@ -67,7 +67,7 @@ const GUESTS: &[GuestBuild] = &[
     GuestBuild { target: "x86_64-unknown-none", bins: &[("hello", "hello64.elf")], link_args: &[] },
 ];
 
-fn build_guests() -> Result {
+pub fn build_guests() -> Result {
     let root = root();
     let guest_cargo = env::var("GUEST_CARGO").unwrap_or_else(|_| "/usr/bin/cargo".into());
     let guest_rustc = env::var("GUEST_RUSTC").unwrap_or_else(|_| "/usr/bin/rustc".into());
