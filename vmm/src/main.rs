@@ -37,7 +37,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = argh::from_env();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -45,6 +48,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// argh's parse, plus `-h` for `--help` and parse errors on one line.
+fn parse_args() -> Result<Args, ExitCode> {
+    const TAKES_VALUE: [&str; 4] = ["--guest", "--mem", "--cmdline", "--console-out"];
+    let mut argv: Vec<String> = std::env::args().collect();
+    for i in 1..argv.len() {
+        if argv[i] == "-h" && !TAKES_VALUE.contains(&argv[i - 1].as_str()) {
+            argv[i] = "--help".into();
+        }
+    }
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    Args::from_args(&["vmm"], &argv[1..]).map_err(|exit| match exit.status {
+        Ok(()) => {
+            print!("{}", exit.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            let reason = exit.output.lines().next().unwrap_or("bad arguments");
+            eprintln!("vmm: error: {reason} (see vmm --help)");
+            ExitCode::FAILURE
+        }
+    })
 }
 
 fn run(args: &Args) -> Result<(), String> {

@@ -98,17 +98,24 @@ fn vhost_without_the_module() {
 }
 
 #[test]
-fn unknown_option_and_help() {
-    let out = vmm(&["--bogus"]);
-    assert_ne!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Unrecognized argument: --bogus"));
+fn unknown_option_and_bad_value() {
+    assert_one_line_error(&vmm(&["--bogus"]), "vmm: error: Unrecognized argument: --bogus (see vmm --help)");
     let out = vmm(&["--mem", "lots"]);
-    assert_ne!(out.status.code(), Some(0));
-    let help = vmm(&["--help"]);
-    assert_eq!(help.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&help.stdout);
-    for option in ["--vhost", "--guest", "--mem", "--cmdline", "--console-out", "--stats", "--help"] {
-        assert!(text.contains(option), "--help lacks {option}:\n{text}");
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with("vmm: error: Error parsing option '--mem' with value 'lots'"), "{lines:?}");
+}
+
+#[test]
+fn help_lists_every_option() {
+    for flag in ["--help", "-h"] {
+        let help = vmm(&[flag]);
+        assert_eq!(help.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&help.stdout);
+        for option in ["--vhost", "--guest", "--mem", "--cmdline", "--console-out", "--stats", "--help"] {
+            assert!(text.contains(option), "{flag} lacks {option}:\n{text}");
+        }
     }
 }
 

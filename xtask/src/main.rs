@@ -67,10 +67,37 @@ const GUESTS: &[GuestBuild] = &[
     GuestBuild { target: "x86_64-unknown-none", bins: &[("hello", "hello64.elf")], link_args: &[] },
 ];
 
+/// Debian packages holding a compiler and its matching library source.
+const GUEST_TOOLCHAIN_PACKAGES: &[&str] =
+    &["rustc-web", "cargo-web", "rust-web-src", "libstd-rust-web-dev", "binutils"];
+
+/// Installs the guest toolchain if it is missing: as root with apt-get,
+/// otherwise by naming the command to run.
+fn ensure_guest_toolchain(cargo: &str, rustc: &str) -> Result {
+    if Path::new(cargo).exists() && Path::new(rustc).exists() {
+        return Ok(());
+    }
+    let packages = GUEST_TOOLCHAIN_PACKAGES.join(" ");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || !Path::new("/usr/bin/apt-get").exists() {
+        return Err(format!(
+            "the guest toolchain ({cargo}, {rustc}) is missing; install it with: sudo apt-get install {packages}"
+        ));
+    }
+    eprintln!("xtask: installing the guest toolchain: {packages}");
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(GUEST_TOOLCHAIN_PACKAGES)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 pub fn build_guests() -> Result {
     let root = root();
     let guest_cargo = env::var("GUEST_CARGO").unwrap_or_else(|_| "/usr/bin/cargo".into());
     let guest_rustc = env::var("GUEST_RUSTC").unwrap_or_else(|_| "/usr/bin/rustc".into());
+    ensure_guest_toolchain(&guest_cargo, &guest_rustc)?;
     let target_dir = root.join("target/guest");
     let out = guests_dir();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -132,6 +159,7 @@ pub fn run(cmd: &mut Command) -> Result {
 }
 
 fn run_vmm(args: &[String]) -> Result {
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
     let vmm = root().join("target/release/vmm");
     let status = Command::new(&vmm).args(args).status().map_err(|e| format!("{}: {e}", vmm.display()))?;
     exit(status.code().unwrap_or(1))
