@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use argh::FromArgs;
-use vmm::vm::{Config, Vm};
+use vmm::virtio::console::Console;
+use vmm::virtio::VirtioDevice;
+use vmm::vm::{self, Config, Vm};
 
 /// The bundled i686 hello guest.
 static HELLO_GUEST: &[u8] = include_bytes!(env!("VMM_GUEST_ELF"));
@@ -75,11 +77,6 @@ fn parse_args() -> Result<Args, ExitCode> {
 
 fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
-    if args.vhost {
-        return Err("vhost mode needs /dev/vhost-console from the vhost_console kernel module, \
-                    which this build cannot drive yet"
-            .into());
-    }
     let image = match &args.guest {
         Some(path) => read_guest(path, args.mem)?,
         None => HELLO_GUEST.to_vec(),
@@ -92,16 +89,26 @@ fn run(args: &Args) -> Result<(), String> {
             .map(File::from)
             .map_err(|e| format!("cannot use stdout: {e}"))?,
     };
-    let config = Config { image: &image, mem_mib: args.mem, cmdline: &args.cmdline, console_out };
-    let mut vm = Vm::new(config).map_err(|e| e.to_string())?;
-    let result = vm.run();
-    if args.stats {
-        eprintln!("{}", vm.stats());
-    }
-    result.map_err(|e| e.to_string())?;
+    let config = Config { image: &image, mem_mib: args.mem, cmdline: &args.cmdline };
+    if args.vhost {
+        let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out)).map_err(|e| e.to_string())?;
+        eprintln!("=== Vhost acceleration enabled ===");
+        run_vm(vm, args.stats)
+    } else {
+        let vm = Vm::new(config, |_, _| Ok(Console::new(console_out))).map_err(|e| e.to_string())?;
+        run_vm(vm, args.stats)
+    }?;
     eprintln!("[KVM_EXIT_HLT: program halted normally]");
     eprintln!("Time taken to run VM: {} microseconds", start.elapsed().as_micros());
     Ok(())
+}
+
+fn run_vm<D: VirtioDevice>(mut vm: Vm<D>, stats: bool) -> Result<(), String> {
+    let result = vm.run();
+    if stats {
+        eprintln!("{}", vm.stats());
+    }
+    result.map_err(|e| e.to_string())
 }
 
 /// Reads a guest file, refusing one larger than guest RAM before reading it.

@@ -10,8 +10,12 @@ pub struct Stats {
     pub exits_other: u64,
     pub mmio_reads: u64,
     pub mmio_writes: u64,
+    /// QueueNotify writes that reached the VMM (none in vhost mode).
     pub notifications: u64,
-    pub console_bytes: u64,
+    /// Used-buffer notifications: raised by the VMM, or signalled by the kernel.
+    pub used_notifications: u64,
+    /// Bytes the VMM wrote out (in vhost mode the kernel does, uncounted here).
+    pub console_bytes: Option<u64>,
     /// Peak resident set size of this process, if /proc tells it.
     pub peak_rss_kib: Option<u64>,
 }
@@ -44,7 +48,10 @@ impl fmt::Display for Stats {
         )?;
         writeln!(f, "mmio: {} reads, {} writes", self.mmio_reads, self.mmio_writes)?;
         writeln!(f, "queue notifications: {}", self.notifications)?;
-        write!(f, "console bytes: {}", self.console_bytes)?;
+        write!(f, "used notifications: {}", self.used_notifications)?;
+        if let Some(bytes) = self.console_bytes {
+            write!(f, "\nconsole bytes: {bytes}")?;
+        }
         if let Some(kib) = self.peak_rss_kib {
             write!(f, "\npeak RSS: {kib} KiB")?;
         }

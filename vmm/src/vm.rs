@@ -1,19 +1,19 @@
 //! The virtual machine: KVM objects, guest RAM, the console on virtio-mmio,
 //! and the vCPU loop that runs until the guest halts.
 
-use std::fs::File;
 use std::io::Write;
 
 use kvm_bindings::{kvm_userspace_memory_region, KVM_INTERNAL_ERROR_EMULATION};
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use kvm_ioctls::{IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 use thiserror::Error;
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
 
 use crate::boot;
 use crate::loader::{self, LoadError};
 use crate::stats::Stats;
-use crate::virtio::console::Console;
 use crate::virtio::mmio::{MmioTransport, MMIO_WINDOW_SIZE};
+use crate::virtio::vhost_console::{VhostConsole, VhostError};
+use crate::virtio::VirtioDevice;
 use crate::warn;
 
 /// Where the console's register window sits; RAM ends below it.
@@ -48,6 +48,24 @@ pub enum VmError {
     FailEntry(u64),
     #[error("unexpected vCPU exit: {0}")]
     UnexpectedExit(String),
+    #[error("{0}")]
+    Vhost(#[from] VhostError),
+    #[error("KVM: cannot register the QueueNotify ioeventfd: {0}")]
+    IoEvent(kvm_ioctls::Error),
+}
+
+/// Offset of QueueNotify in the virtio-mmio window.
+const QUEUE_NOTIFY: u64 = 0x050;
+
+/// The vhost console, with each queue's QueueNotify write (datamatch: the
+/// queue index, as Firecracker does) turned into a kick eventfd by KVM.
+pub fn vhost_console(vm: &VmFd, mem: &GuestMemoryMmap, out: std::fs::File) -> Result<VhostConsole, VmError> {
+    let device = VhostConsole::new(mem, out)?;
+    for queue in 0..device.queue_max_sizes().len() {
+        let notify = IoEventAddress::Mmio(CONSOLE_MMIO_BASE + QUEUE_NOTIFY);
+        vm.register_ioevent(device.kick(queue), &notify, queue as u32).map_err(VmError::IoEvent)?;
+    }
+    Ok(device)
 }
 
 /// What a run needs.
@@ -56,24 +74,26 @@ pub struct Config<'a> {
     pub image: &'a [u8],
     pub mem_mib: u32,
     pub cmdline: &'a str,
-    /// Where the guest's console output goes.
-    pub console_out: File,
 }
 
-pub struct Vm {
+pub struct Vm<D: VirtioDevice> {
     // Kept open for the VM's lifetime.
     _kvm: Kvm,
     _vm: VmFd,
     vcpu: VcpuFd,
     mem: GuestMemoryMmap,
-    console: MmioTransport<Console>,
+    console: MmioTransport<D>,
     stats: Stats,
     debug_line: Vec<u8>,
 }
 
-impl Vm {
-    /// Creates the VM, loads the image and sets up the vCPU to enter it.
-    pub fn new(config: Config) -> Result<Vm, VmError> {
+impl<D: VirtioDevice> Vm<D> {
+    /// Creates the VM, loads the image and sets up the vCPU to enter it;
+    /// `console` makes the console device once guest RAM exists.
+    pub fn new(
+        config: Config,
+        console: impl FnOnce(&VmFd, &GuestMemoryMmap) -> Result<D, VmError>,
+    ) -> Result<Self, VmError> {
         if config.mem_mib == 0 || config.mem_mib > MAX_MEM_MIB {
             return Err(VmError::MemSize);
         }
@@ -104,16 +124,9 @@ impl Vm {
         let image = loader::load(config.image, &mem, ram)?;
         let vcpu = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
         boot::setup(&kvm, &vcpu, &mem, ram, image.mode, image.entry, config.cmdline)?;
+        let console = MmioTransport::new(console(&vm, &mem)?);
 
-        Ok(Vm {
-            _kvm: kvm,
-            _vm: vm,
-            vcpu,
-            mem,
-            console: MmioTransport::new(Console::new(config.console_out)),
-            stats: Stats::default(),
-            debug_line: Vec::new(),
-        })
+        Ok(Vm { _kvm: kvm, _vm: vm, vcpu, mem, console, stats: Stats::default(), debug_line: Vec::new() })
     }
 
     /// Runs the vCPU until the guest halts.
@@ -186,17 +199,15 @@ impl Vm {
         }
     }
 
-    pub fn stats(&self) -> Stats {
-        Stats {
+    pub fn stats(&mut self) -> Stats {
+        let mut stats = Stats {
             notifications: self.console.notifications,
-            console_bytes: self.console.device().bytes_out,
+            used_notifications: self.console.used_notifications,
             peak_rss_kib: crate::stats::peak_rss_kib(),
             ..self.stats.clone()
-        }
-    }
-
-    pub fn console(&self) -> &MmioTransport<Console> {
-        &self.console
+        };
+        self.console.device_mut().add_stats(&mut stats);
+        stats
     }
 }
 

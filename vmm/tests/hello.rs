@@ -60,6 +60,7 @@ fn stats_count_one_exit_per_driver_access() {
                 "exits: 42 (mmio 41, io 0, hlt 1, other 0)",
                 "mmio: 11 reads, 30 writes",
                 "queue notifications: 1",
+                "used notifications: 1",
                 "console bytes: 13",
                 &peak_rss_line(&out),
             ],

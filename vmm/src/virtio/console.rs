@@ -9,6 +9,7 @@ use vm_memory::{Bytes, GuestMemoryMmap};
 
 use super::chain::{pop_head, read_chain, Buffer, Direction};
 use super::{QueueError, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
+use crate::stats::Stats;
 use crate::warn;
 
 pub const DEVICE_ID_CONSOLE: u32 = 3;
@@ -117,6 +118,10 @@ impl VirtioDevice for Console {
             }
         }
         true
+    }
+
+    fn add_stats(&mut self, stats: &mut Stats) {
+        stats.console_bytes = Some(self.bytes_out);
     }
 
     fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {

@@ -44,6 +44,8 @@ pub struct MmioTransport<D: VirtioDevice> {
     interrupt_status: u32,
     /// QueueNotify writes handled, for statistics.
     pub notifications: u64,
+    /// Used-buffer notifications raised, for statistics.
+    pub used_notifications: u64,
 }
 
 /// Register names, for log lines.
@@ -95,11 +97,16 @@ impl<D: VirtioDevice> MmioTransport<D> {
             queue_sel: 0,
             interrupt_status: 0,
             notifications: 0,
+            used_notifications: 0,
         }
     }
 
     pub fn device(&self) -> &D {
         &self.device
+    }
+
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
     }
 
     pub fn status(&self) -> u32 {
@@ -154,7 +161,12 @@ impl<D: VirtioDevice> MmioTransport<D> {
             0x034 => self.selected().map_or(0, |q| u32::from(self.queues[q].max_size())),
             0x044 => self.selected().map_or(0, |q| u32::from(self.queues[q].ready())),
             0x060 => self.interrupt_status,
-            0x070 => self.status,
+            0x070 => {
+                if let Some(why) = self.device.error() {
+                    self.needs_reset(format_args!("{why}"));
+                }
+                self.status
+            }
             0x0fc => 0, // the configuration never changes
             0x014 | 0x020 | 0x024 | 0x030 | 0x038 | 0x050 | 0x064 | 0x080..=0x0a4 => {
                 warn!("virtio-mmio: read of write-only register {} ({offset:#05x}) ignored", register_name(offset));
@@ -199,7 +211,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             0x044 => self.write_queue_ready(value, mem),
             0x050 => return self.notify(value, mem),
             0x064 => self.interrupt_status &= !value,
-            0x070 => self.write_status(value),
+            0x070 => self.write_status(value, mem),
             0x080..=0x0a4 if offset % 16 < 8 => self.write_queue_address(offset, value),
             0x000 | 0x004 | 0x008 | 0x00c | 0x010 | 0x034 | 0x060 | 0x0fc => {
                 warn!("virtio-mmio: write to read-only register {} ({offset:#05x}) ignored", register_name(offset));
@@ -353,6 +365,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
         match self.device.process_queue(q, &mut self.queues[q], mem) {
             Ok(true) => {
                 self.interrupt_status |= INT_USED_RING;
+                self.used_notifications += 1;
                 true
             }
             Ok(false) => false,
@@ -365,7 +378,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
 
     /// Applies a Status write (§2.1, §3.1.1). Bits are taken in the order the
     /// driver must set them, each requiring the one before.
-    fn write_status(&mut self, value: u32) {
+    fn write_status(&mut self, value: u32, mem: &GuestMemoryMmap) {
         if value == 0 {
             self.reset();
             return;
@@ -404,6 +417,12 @@ impl<D: VirtioDevice> MmioTransport<D> {
             }
             if bit == STATUS_FEATURES_OK && !self.features_acceptable() {
                 return; // FEATURES_OK stays clear: the driver sees the refusal (§3.1.1 step 6)
+            }
+            if bit == STATUS_DRIVER_OK {
+                if let Err(why) = self.device.activate(mem, &self.queues, self.driver_features) {
+                    self.needs_reset(format_args!("{why}"));
+                    return;
+                }
             }
             self.status |= bit;
             eprintln!("{}", lifecycle_message(bit, self.device.name()));

@@ -4,9 +4,12 @@
 pub mod chain;
 pub mod console;
 pub mod mmio;
+pub mod vhost_console;
 
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
+
+use crate::stats::Stats;
 
 pub use chain::QueueError;
 
@@ -42,6 +45,18 @@ pub trait VirtioDevice {
     /// has checked is ready and validated. Returns whether the driver should
     /// get a used-buffer notification.
     fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError>;
+    /// The driver set DRIVER_OK: the queues are enabled and checked, the
+    /// features final. An error puts the device in DEVICE_NEEDS_RESET.
+    fn activate(&mut self, _mem: &GuestMemoryMmap, _queues: &[Queue], _features: u64) -> Result<(), String> {
+        Ok(())
+    }
+    /// An error the device found on its own since the last call (asked when
+    /// the driver reads Status).
+    fn error(&mut self) -> Option<String> {
+        None
+    }
     /// Forgets negotiated state; called when the driver resets the device.
     fn reset(&mut self) {}
+    /// Adds the device's counters to `stats`.
+    fn add_stats(&mut self, _stats: &mut Stats) {}
 }

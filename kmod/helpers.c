@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * One-line wrappers for static inline kernel functions, which bindgen does
+ * not turn into Rust bindings.
+ */
+
+#include <linux/uaccess.h>
+
+#include "helpers.h"
+
+void vhost_console_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queue_func_t func)
+{
+	init_waitqueue_func_entry(wq_entry, func);
+}
+
+void vhost_console_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc)
+{
+	init_poll_funcptr(pt, qproc);
+}
+
+__poll_t vhost_console_vfs_poll(struct file *file, struct poll_table_struct *pt)
+{
+	return vfs_poll(file, pt);
+}
+
+bool vhost_console_access_ok(unsigned long addr, unsigned long size)
+{
+	return access_ok((const void __user *)addr, size);
+}
+
+size_t vhost_console_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}

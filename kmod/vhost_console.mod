@@ -1,0 +1,2 @@
+/work/main/kmod/vhost_console_main.o
+/work/main/kmod/helpers.o

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vhost-console: an in-kernel backend for a virtio console's queues.
+//!
+//! /dev/vhost-console speaks the vhost ioctl ABI (include/uapi/linux/vhost.h)
+//! plus VHOST_CONSOLE_SET_BACKEND; a worker in the owner's process drains
+//! transmitq into the attached file. /dev/vmm-console is a ring buffer that
+//! file can be.
+//!
+//! Files: vhost.rs (the vhost core: owner, memory, vring ioctls, polling,
+//! worker), vring.rs (ring access), console.rs (the device), output.rs
+//! (/dev/vmm-console), miscdev.rs (misc device registration), uapi.rs (ABI).
+
+use core::pin::Pin;
+use kernel::prelude::*;
+
+mod console;
+mod miscdev;
+mod output;
+mod uapi;
+mod vhost;
+mod vring;
+
+module! {
+    type: VhostConsoleModule,
+    name: "vhost_console",
+    author: "vmm project",
+    description: "vhost backend for the virtio console, and /dev/vmm-console",
+    license: "GPL",
+}
+
+struct VhostConsoleModule {
+    _vhost: Pin<KBox<miscdev::Registration<()>>>,
+    _output: Pin<KBox<output::OutputDevice>>,
+}
+
+impl kernel::Module for VhostConsoleModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let output = miscdev::Registration::register(
+            kernel::c_str!("vmm-console"),
+            output::fops(),
+            module,
+            output::OutputBuffer::new()?,
+        )?;
+        let vhost = miscdev::Registration::register(kernel::c_str!("vhost-console"), vhost::fops(), module, ())?;
+        pr_info!("/dev/vhost-console and /dev/vmm-console ready\n");
+        Ok(VhostConsoleModule { _vhost: vhost, _output: output })
+    }
+}

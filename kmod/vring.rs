@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A split virtqueue seen from the device, in the owner's address space
+//! (VirtIO 1.2 §2.7), and the memory table that maps guest-physical buffer
+//! addresses to it. Every access goes through copy_{from,to}_user on the
+//! owner's memory, so a wrong address is an error, never a stray access.
+//! Modelled on drivers/vhost/vhost.c (vhost_get_vq_desc, vhost_add_used).
+
+use core::fmt;
+use core::sync::atomic::{fence, Ordering};
+use kernel::prelude::*;
+use kernel::types::{AsBytes, FromBytes};
+use kernel::uaccess::UserSlice;
+
+pub(crate) const VRING_DESC_F_NEXT: u16 = 1;
+pub(crate) const VRING_DESC_F_WRITE: u16 = 2;
+pub(crate) const VRING_DESC_F_INDIRECT: u16 = 4;
+const VRING_USED_F_NO_NOTIFY: u16 = 1;
+const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// Largest split queue (§2.7).
+pub(crate) const MAX_SIZE: u32 = 32768;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Desc {
+    pub(crate) addr: u64,
+    pub(crate) len: u32,
+    pub(crate) flags: u16,
+    pub(crate) next: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct UsedElem {
+    id: u32,
+    len: u32,
+}
+
+// SAFETY: `repr(C)` integers without padding: any bit pattern is valid.
+unsafe impl FromBytes for Desc {}
+// SAFETY: `repr(C)` integers without padding: no uninitialized bytes.
+unsafe impl AsBytes for UsedElem {}
+
+/// Why a queue was stopped. The worker logs it and signals the err eventfd.
+pub(crate) enum QueueError {
+    Fault(&'static str),
+    AvailIndexJump { avail: u16, last: u16, num: u16 },
+    HeadOutOfRange { head: u16, num: u16 },
+    NextOutOfRange { index: u16, next: u16, num: u16 },
+    Loop { head: u16, num: u16 },
+    Indirect { index: u16 },
+    WriteOnly { index: u16 },
+    OutsideMemory { index: u16, addr: u64, len: u32 },
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Fault(what) => write!(f, "cannot access the {what} in the owner's memory"),
+            Self::AvailIndexJump { avail, last, num } => {
+                write!(f, "available index {avail} is more than the queue size {num} ahead of {last}")
+            }
+            Self::HeadOutOfRange { head, num } => {
+                write!(f, "available ring names descriptor {head}, beyond the queue size {num}")
+            }
+            Self::NextOutOfRange { index, next, num } => {
+                write!(f, "descriptor {index} chains to {next}, beyond the queue size {num}")
+            }
+            Self::Loop { head, num } => write!(f, "descriptor chain from {head} is longer than the queue size {num} (a loop)"),
+            Self::Indirect { index } => write!(f, "descriptor {index} is indirect, which was not negotiated"),
+            Self::WriteOnly { index } => write!(f, "descriptor {index} is device-writable on transmitq"),
+            Self::OutsideMemory { index, addr, len } => {
+                write!(f, "descriptor {index}: buffer {addr:#x}+{len:#x} is outside the memory table")
+            }
+        }
+    }
+}
+
+/// One `SET_MEM_TABLE` region.
+#[derive(Clone, Copy)]
+pub(crate) struct Region {
+    pub(crate) guest: u64,
+    pub(crate) size: u64,
+    pub(crate) user: u64,
+}
+
+/// The owner address of guest range `addr..addr+len`, if one region holds all of it.
+pub(crate) fn translate(mem: &[Region], addr: u64, len: u32) -> Option<usize> {
+    let end = addr.checked_add(u64::from(len))?;
+    let r = mem.iter().find(|r| addr >= r.guest && end <= r.guest + r.size)?;
+    usize::try_from(r.user + (addr - r.guest)).ok()
+}
+
+/// A queue's configuration and the device's position in it.
+#[derive(Default)]
+pub(crate) struct Vring {
+    /// Queue size; 0 until SET_VRING_NUM.
+    pub(crate) num: u16,
+    /// Ring addresses in the owner's address space (SET_VRING_ADDR); 0 if unset.
+    pub(crate) desc: usize,
+    pub(crate) avail: usize,
+    pub(crate) used: usize,
+    /// Next available-ring entry to process (SET/GET_VRING_BASE).
+    pub(crate) last_avail: u16,
+    /// The used index the device last published.
+    pub(crate) used_idx: u16,
+    /// Set when the queue hit an error; nothing runs until it is reconfigured.
+    pub(crate) broken: bool,
+}
+
+fn read<T: FromBytes>(addr: usize, what: &'static str) -> Result<T, QueueError> {
+    UserSlice::new(addr, core::mem::size_of::<T>()).reader().read::<T>().map_err(|_| QueueError::Fault(what))
+}
+
+fn write<T: AsBytes>(addr: usize, value: &T, what: &'static str) -> Result<(), QueueError> {
+    UserSlice::new(addr, core::mem::size_of::<T>()).writer().write(value).map_err(|_| QueueError::Fault(what))
+}
+
+impl Vring {
+    pub(crate) fn configured(&self) -> bool {
+        self.num != 0 && self.desc != 0 && self.avail != 0 && self.used != 0
+    }
+
+    /// Entries the driver has made available and the device not yet taken.
+    pub(crate) fn pending(&self) -> Result<u16, QueueError> {
+        let avail: u16 = read(self.avail + 2, "available index")?;
+        // Read the ring entries only after the index (pairs with the
+        // driver's barrier before it publishes the index).
+        fence(Ordering::Acquire);
+        let ahead = avail.wrapping_sub(self.last_avail);
+        if ahead > self.num {
+            return Err(QueueError::AvailIndexJump { avail, last: self.last_avail, num: self.num });
+        }
+        Ok(ahead)
+    }
+
+    /// The head of the next available chain; the caller checked `pending`.
+    pub(crate) fn next_head(&mut self) -> Result<u16, QueueError> {
+        let slot = self.avail + 4 + 2 * usize::from(self.last_avail % self.num);
+        let head: u16 = read(slot, "available ring")?;
+        if head >= self.num {
+            return Err(QueueError::HeadOutOfRange { head, num: self.num });
+        }
+        self.last_avail = self.last_avail.wrapping_add(1);
+        Ok(head)
+    }
+
+    pub(crate) fn desc(&self, index: u16) -> Result<Desc, QueueError> {
+        read(self.desc + 16 * usize::from(index), "descriptor table")
+    }
+
+    /// Publishes `head` as used with `len` bytes written (§2.7.8).
+    pub(crate) fn add_used(&mut self, head: u16, len: u32) -> Result<(), QueueError> {
+        let slot = self.used + 4 + 8 * usize::from(self.used_idx % self.num);
+        write(slot, &UsedElem { id: head.into(), len }, "used ring")?;
+        // The element before the index that exposes it.
+        fence(Ordering::Release);
+        self.used_idx = self.used_idx.wrapping_add(1);
+        write(self.used + 2, &self.used_idx, "used index")
+    }
+
+    /// Asks the driver not to notify while the device drains (§2.7.10).
+    /// Returns, when notifications are back on, whether more arrived meanwhile.
+    pub(crate) fn set_notify(&self, enable: bool) -> Result<bool, QueueError> {
+        let flags: u16 = if enable { 0 } else { VRING_USED_F_NO_NOTIFY };
+        write(self.used, &flags, "used flags")?;
+        if !enable {
+            return Ok(false);
+        }
+        // The flags store before the index load, or a kick could be missed.
+        fence(Ordering::SeqCst);
+        Ok(self.pending()? != 0)
+    }
+
+    /// Whether the driver wants a used-buffer notification.
+    pub(crate) fn wants_interrupt(&self) -> Result<bool, QueueError> {
+        let flags: u16 = read(self.avail, "available flags")?;
+        Ok(flags & VRING_AVAIL_F_NO_INTERRUPT == 0)
+    }
+}

@@ -1,0 +1,211 @@
+//! The console with its queues processed in the kernel: /dev/vhost-console
+//! from the vhost_console module, driven through rust-vmm's `vhost` crate
+//! (`VhostKernBackend` gives the standard vhost ioctls) plus the device's one
+//! ioctl, VHOST_CONSOLE_SET_BACKEND, which hands the kernel the output file.
+//!
+//! Notify path: the driver's QueueNotify write hits a KVM ioeventfd (see
+//! vm.rs), which the kernel worker polls; the vCPU never exits for it. The
+//! kernel signals the call eventfd when it used buffers (counted here: this
+//! VM has no interrupt controller to route it to) and the err eventfd when it
+//! stopped a queue, which the transport turns into DEVICE_NEEDS_RESET.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+
+use thiserror::Error;
+use vhost::vhost_kern::vhost_binding::vhost_vring_file;
+use vhost::vhost_kern::VhostKernBackend;
+use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use virtio_queue::{Queue, QueueT};
+use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
+
+use super::console::{DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, TRANSMITQ_INDEX};
+use super::{QueueError, VirtioDevice};
+use crate::stats::Stats;
+
+pub const DEVICE_PATH: &str = "/dev/vhost-console";
+const VHOST_VIRTIO: u32 = 0xaf;
+ioctl_iow_nr!(VHOST_CONSOLE_SET_BACKEND, VHOST_VIRTIO, 0x50, vhost_vring_file);
+
+/// Feature bit: the driver may write characters to `emerg_wr` (§5.3.3). The
+/// config space stays in userspace, so this one is offered here.
+const VIRTIO_CONSOLE_F_EMERG_WRITE: u64 = 1 << 2;
+const CONFIG_SIZE: u64 = 12;
+const EMERG_WR_OFFSET: u64 = 8;
+
+#[derive(Debug, Error)]
+pub enum VhostError {
+    #[error("cannot open {DEVICE_PATH}: {0} (is the vhost_console module loaded?)")]
+    Open(std::io::Error),
+    #[error("{DEVICE_PATH}: {0} failed: {1}")]
+    Ioctl(&'static str, vhost::Error),
+    #[error("cannot create an eventfd: {0}")]
+    EventFd(std::io::Error),
+}
+
+/// The open /dev/vhost-console, as the `vhost` crate sees it.
+struct Backend {
+    file: File,
+    mem: Arc<GuestMemoryMmap>,
+}
+
+impl AsRawFd for Backend {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+impl VhostKernBackend for Backend {
+    type AS = Arc<GuestMemoryMmap>;
+
+    fn mem(&self) -> &Self::AS {
+        &self.mem
+    }
+}
+
+pub struct VhostConsole {
+    backend: Backend,
+    /// What the kernel offers; the device offers these plus EMERG_WRITE.
+    kernel_features: u64,
+    out: File,
+    kicks: [EventFd; 2],
+    calls: [EventFd; 2],
+    err: EventFd,
+    /// Used-buffer notifications the kernel signalled, for statistics.
+    pub calls_seen: u64,
+}
+
+impl VhostConsole {
+    /// Opens the device and becomes its owner (the kernel starts the worker
+    /// in this process). `out` receives the guest's bytes.
+    pub fn new(mem: &GuestMemoryMmap, out: File) -> Result<Self, VhostError> {
+        let file = OpenOptions::new().read(true).write(true).open(DEVICE_PATH).map_err(VhostError::Open)?;
+        let backend = Backend { file, mem: Arc::new(mem.clone()) };
+        backend.set_owner().map_err(|e| VhostError::Ioctl("VHOST_SET_OWNER", e))?;
+        let kernel_features = backend.get_features().map_err(|e| VhostError::Ioctl("VHOST_GET_FEATURES", e))?;
+        let eventfd = || EventFd::new(EFD_NONBLOCK).map_err(VhostError::EventFd);
+        Ok(VhostConsole {
+            backend,
+            kernel_features,
+            out,
+            kicks: [eventfd()?, eventfd()?],
+            calls: [eventfd()?, eventfd()?],
+            err: eventfd()?,
+            calls_seen: 0,
+        })
+    }
+
+    /// The eventfd a write of `queue` to QueueNotify should signal.
+    pub fn kick(&self, queue: usize) -> &EventFd {
+        &self.kicks[queue]
+    }
+
+    /// Collects the calls signalled since the last look.
+    pub fn count_calls(&mut self) -> u64 {
+        for call in &self.calls {
+            self.calls_seen += call.read().unwrap_or(0);
+        }
+        self.calls_seen
+    }
+
+    fn ioctl<T>(what: &'static str, r: vhost::Result<T>) -> Result<T, String> {
+        r.map_err(|e| format!("vhost: {what} failed: {e}"))
+    }
+}
+
+impl VirtioDevice for VhostConsole {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+
+    fn device_id(&self) -> u32 {
+        DEVICE_ID_CONSOLE
+    }
+
+    fn features(&self) -> u64 {
+        self.kernel_features | VIRTIO_CONSOLE_F_EMERG_WRITE
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[QUEUE_MAX_SIZE, QUEUE_MAX_SIZE]
+    }
+
+    fn read_config(&self, offset: u64, data: &mut [u8]) -> bool {
+        data.fill(0);
+        offset.checked_add(data.len() as u64).is_some_and(|end| end <= CONFIG_SIZE)
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
+        if offset != EMERG_WR_OFFSET || data.is_empty() || data.len() > 4 {
+            return false;
+        }
+        let _ = self.out.write_all(&data[..1]);
+        true
+    }
+
+    /// Hands the negotiated queues to the kernel (at DRIVER_OK).
+    fn activate(&mut self, mem: &GuestMemoryMmap, queues: &[Queue], features: u64) -> Result<(), String> {
+        let b = &self.backend;
+        Self::ioctl("VHOST_SET_FEATURES", b.set_features(features & self.kernel_features))?;
+        let regions: Vec<VhostUserMemoryRegionInfo> = mem
+            .iter()
+            .map(|r| VhostUserMemoryRegionInfo {
+                guest_phys_addr: r.start_addr().0,
+                memory_size: r.len(),
+                userspace_addr: r.get_host_address(MemoryRegionAddress(0)).map_or(0, |p| p as u64),
+                mmap_offset: 0,
+                mmap_handle: -1,
+            })
+            .collect();
+        Self::ioctl("VHOST_SET_MEM_TABLE", b.set_mem_table(&regions))?;
+        for (i, queue) in queues.iter().enumerate().filter(|(_, q)| q.ready()) {
+            let config = VringConfigData {
+                queue_max_size: queue.max_size(),
+                queue_size: queue.size(),
+                flags: 0,
+                desc_table_addr: queue.desc_table(),
+                used_ring_addr: queue.used_ring(),
+                avail_ring_addr: queue.avail_ring(),
+                log_addr: None,
+            };
+            Self::ioctl("VHOST_SET_VRING_NUM", b.set_vring_num(i, queue.size()))?;
+            Self::ioctl("VHOST_SET_VRING_ADDR", b.set_vring_addr(i, &config))?;
+            Self::ioctl("VHOST_SET_VRING_BASE", b.set_vring_base(i, 0))?;
+            Self::ioctl("VHOST_SET_VRING_CALL", b.set_vring_call(i, &self.calls[i]))?;
+            Self::ioctl("VHOST_SET_VRING_ERR", b.set_vring_err(i, &self.err))?;
+            Self::ioctl("VHOST_SET_VRING_KICK", b.set_vring_kick(i, &self.kicks[i]))?;
+        }
+        let attach = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd: self.out.as_raw_fd() };
+        // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_file;
+        // the return value is checked.
+        let ret = unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &attach) };
+        if ret < 0 {
+            return Err(format!("vhost: VHOST_CONSOLE_SET_BACKEND failed: {}", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    fn error(&mut self) -> Option<String> {
+        self.err.read().ok().map(|_| "vhost: the kernel stopped a queue (its log says why)".into())
+    }
+
+    fn process_queue(&mut self, _: usize, _: &mut Queue, _: &GuestMemoryMmap) -> Result<bool, QueueError> {
+        // Notifications go to the kernel through the ioeventfds.
+        Ok(false)
+    }
+
+    fn add_stats(&mut self, stats: &mut Stats) {
+        stats.used_notifications += self.count_calls();
+    }
+
+    fn reset(&mut self) {
+        // Detach the output: the kernel stops processing until the next activation.
+        let detach = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd: -1 };
+        // SAFETY: as in `activate`.
+        let _ = unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &detach) };
+    }
+}
