@@ -6,7 +6,7 @@
 #   kernel/build.sh module    CONFIG_VHOST_CONSOLE=m  -> build/kernel-module/... (+ the in-tree .ko)
 #
 # Needs: linux-source-6.12 rustc-web rust-web-src libclang-19-dev bc flex bison
-# libelf-dev libssl-dev, and bindgen-cli 0.69.5 (kernel/setup.sh installs all).
+# libelf-dev libssl-dev, and bindgen-cli 0.69.5: kernel/setup.sh installs them.
 # Kernel makes use Debian's rustc: the source of its core library matches it.
 set -euo pipefail
 

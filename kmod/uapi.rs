@@ -76,6 +76,9 @@ pub(crate) const VHOST_GET_VRING_BASE: u32 = _IOWR::<VringState>(VHOST_VIRTIO, 0
 pub(crate) const VHOST_SET_VRING_KICK: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x20);
 pub(crate) const VHOST_SET_VRING_CALL: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x21);
 pub(crate) const VHOST_SET_VRING_ERR: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x22);
+pub(crate) const VHOST_SET_VRING_BUSYLOOP_TIMEOUT: u32 = _IOW::<VringState>(VHOST_VIRTIO, 0x23);
+// Sic: _IOW in vhost.h too.
+pub(crate) const VHOST_GET_VRING_BUSYLOOP_TIMEOUT: u32 = _IOW::<VringState>(VHOST_VIRTIO, 0x24);
 /// Attaches the file that queue `index`'s bytes go to (`fd` -1 detaches),
 /// as VHOST_NET_SET_BACKEND attaches a socket. Only transmitq (1) has one.
 pub(crate) const VHOST_CONSOLE_SET_BACKEND: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x50);

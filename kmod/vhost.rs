@@ -315,7 +315,8 @@ impl VhostConsole {
             }
             VHOST_SET_MEM_TABLE => inner.mem = read_mem_table(arg)?,
             VHOST_SET_VRING_NUM | VHOST_SET_VRING_ADDR | VHOST_SET_VRING_BASE | VHOST_GET_VRING_BASE
-            | VHOST_SET_VRING_KICK | VHOST_SET_VRING_CALL | VHOST_SET_VRING_ERR => self.vring_ioctl(inner, cmd, arg)?,
+            | VHOST_SET_VRING_KICK | VHOST_SET_VRING_CALL | VHOST_SET_VRING_ERR
+            | VHOST_SET_VRING_BUSYLOOP_TIMEOUT | VHOST_GET_VRING_BUSYLOOP_TIMEOUT => self.vring_ioctl(inner, cmd, arg)?,
             VHOST_CONSOLE_SET_BACKEND => self.set_backend(inner, arg)?,
             _ => return Err(ENOTTY),
         }
@@ -387,6 +388,11 @@ impl VhostConsole {
             }
             VHOST_GET_VRING_BASE => {
                 let s = VringState { index, num: vq.last_avail.into() };
+                UserSlice::new(arg, core::mem::size_of::<VringState>()).writer().write(&s)?;
+            }
+            VHOST_SET_VRING_BUSYLOOP_TIMEOUT => vq.busyloop_timeout = read::<VringState>(arg)?.num,
+            VHOST_GET_VRING_BUSYLOOP_TIMEOUT => {
+                let s = VringState { index, num: vq.busyloop_timeout };
                 UserSlice::new(arg, core::mem::size_of::<VringState>()).writer().write(&s)?;
             }
             _ => {

@@ -36,6 +36,10 @@ struct Args {
     /// print exit and device counters on stderr when the guest halts
     #[argh(switch)]
     stats: bool,
+    /// vhost mode: how long the kernel worker polls an empty queue before it
+    /// sleeps, in microseconds (default 0: sleep at once)
+    #[argh(option, default = "0")]
+    poll_us: u32,
 }
 
 fn main() -> ExitCode {
@@ -54,7 +58,7 @@ fn main() -> ExitCode {
 
 /// argh's parse, plus `-h` for `--help` and parse errors on one line.
 fn parse_args() -> Result<Args, ExitCode> {
-    const TAKES_VALUE: [&str; 4] = ["--guest", "--mem", "--cmdline", "--console-out"];
+    const TAKES_VALUE: [&str; 5] = ["--guest", "--mem", "--cmdline", "--console-out", "--poll-us"];
     let mut argv: Vec<String> = std::env::args().collect();
     for i in 1..argv.len() {
         if argv[i] == "-h" && !TAKES_VALUE.contains(&argv[i - 1].as_str()) {
@@ -91,7 +95,8 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let config = Config { image: &image, mem_mib: args.mem, cmdline: &args.cmdline };
     if args.vhost {
-        let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out)).map_err(|e| e.to_string())?;
+        let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out, args.poll_us))
+            .map_err(|e| e.to_string())?;
         eprintln!("=== Vhost acceleration enabled ===");
         run_vm(vm, args.stats)
     } else {

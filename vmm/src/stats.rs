@@ -12,6 +12,8 @@ pub struct Stats {
     pub mmio_writes: u64,
     /// QueueNotify writes that reached the VMM (none in vhost mode).
     pub notifications: u64,
+    /// QueueNotify writes that KVM turned into ioeventfd kicks (vhost mode).
+    pub ioeventfd_notifications: Option<u64>,
     /// Used-buffer notifications: raised by the VMM, or signalled by the kernel.
     pub used_notifications: u64,
     /// Bytes the VMM wrote out (in vhost mode the kernel does, uncounted here).
@@ -48,6 +50,9 @@ impl fmt::Display for Stats {
         )?;
         writeln!(f, "mmio: {} reads, {} writes", self.mmio_reads, self.mmio_writes)?;
         writeln!(f, "queue notifications: {}", self.notifications)?;
+        if let Some(kicks) = self.ioeventfd_notifications {
+            writeln!(f, "ioeventfd notifications: {kicks}")?;
+        }
         write!(f, "used notifications: {}", self.used_notifications)?;
         if let Some(bytes) = self.console_bytes {
             write!(f, "\nconsole bytes: {bytes}")?;

@@ -59,8 +59,13 @@ const QUEUE_NOTIFY: u64 = 0x050;
 
 /// The vhost console, with each queue's QueueNotify write (datamatch: the
 /// queue index, as Firecracker does) turned into a kick eventfd by KVM.
-pub fn vhost_console(vm: &VmFd, mem: &GuestMemoryMmap, out: std::fs::File) -> Result<VhostConsole, VmError> {
-    let device = VhostConsole::new(mem, out)?;
+pub fn vhost_console(
+    vm: &VmFd,
+    mem: &GuestMemoryMmap,
+    out: std::fs::File,
+    poll_us: u32,
+) -> Result<VhostConsole, VmError> {
+    let device = VhostConsole::new(mem, out, poll_us)?;
     for queue in 0..device.queue_max_sizes().len() {
         let notify = IoEventAddress::Mmio(CONSOLE_MMIO_BASE + QUEUE_NOTIFY);
         vm.register_ioevent(device.kick(queue), &notify, queue as u32).map_err(VmError::IoEvent)?;

@@ -40,9 +40,10 @@ fn stream_to_a_file_and_count_notifications() {
     ]);
     let lines = stderr_lines(&out);
     assert!(out.status.success());
-    // 512 buffers, 16 in flight: one notification each way per full ring.
-    assert!(lines.contains(&"queue notifications: 32".to_string()), "{lines:?}");
-    assert!(lines.contains(&"used notifications: 32".to_string()), "{lines:?}");
+    // 512 buffers, each published and kicked on its own; the device here
+    // drains synchronously, so it never asks for fewer notifications.
+    assert!(lines.contains(&"queue notifications: 512".to_string()), "{lines:?}");
+    assert!(lines.contains(&"used notifications: 512".to_string()), "{lines:?}");
     assert!(lines.contains(&"console bytes: 2097152".to_string()), "{lines:?}");
     assert!(std::fs::read(&path).unwrap() == stream_pattern(2 << 20));
     std::fs::remove_file(path).unwrap();

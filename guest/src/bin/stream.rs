@@ -1,4 +1,4 @@
-//! Streams a known pattern through transmitq, many buffers in flight: byte i
+//! Streams a known pattern through transmitq, up to 16 buffers in flight: byte i
 //! of the stream is `i % 251`. Command line: `bytes=N` (total, default 16M) and
 //! `chunk=N` (bytes per buffer, default 4K; K and M suffixes allowed).
 //!
@@ -25,20 +25,21 @@ fn main(boot: &BootInfo) -> ! {
 
     let mut console = Console::init().unwrap_or_else(|e| e.fail());
     let mut sent: u32 = 0;
-    while sent < total || console.transmitq.pending() != 0 {
-        let mut pushed = false;
-        while sent < total && !console.transmitq.is_full() {
+    // As a console driver does (Linux's virtio_console): each buffer is
+    // published on its own and followed by a kick, unless the device has
+    // asked for none (VIRTQ_USED_F_NO_NOTIFY) while it is busy draining.
+    loop {
+        console.transmitq.reclaim();
+        if sent < total && !console.transmitq.is_full() {
             let len = chunk.min(total - sent);
             let addr = (PATTERN_BASE + (sent % PERIOD) as usize) as u64;
             console.transmitq.push(addr, len, 0);
-            sent += len;
-            pushed = true;
-        }
-        if pushed {
             console.transmitq.publish();
             console.kick_transmitq();
+            sent += len;
+        } else if sent == total && console.transmitq.pending() == 0 {
+            break;
         }
-        console.transmitq.reclaim();
     }
     halt()
 }

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use thiserror::Error;
-use vhost::vhost_kern::vhost_binding::vhost_vring_file;
+use vhost::vhost_kern::vhost_binding::{vhost_vring_file, vhost_vring_state};
 use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 use virtio_queue::{Queue, QueueT};
@@ -30,6 +30,8 @@ use crate::stats::Stats;
 pub const DEVICE_PATH: &str = "/dev/vhost-console";
 const VHOST_VIRTIO: u32 = 0xaf;
 ioctl_iow_nr!(VHOST_CONSOLE_SET_BACKEND, VHOST_VIRTIO, 0x50, vhost_vring_file);
+// Standard vhost ioctl that the `vhost` crate does not wrap.
+ioctl_iow_nr!(VHOST_SET_VRING_BUSYLOOP_TIMEOUT, VHOST_VIRTIO, 0x23, vhost_vring_state);
 
 /// Feature bit: the driver may write characters to `emerg_wr` (§5.3.3). The
 /// config space stays in userspace, so this one is offered here.
@@ -75,14 +77,17 @@ pub struct VhostConsole {
     kicks: [EventFd; 2],
     calls: [EventFd; 2],
     err: EventFd,
+    /// How long the kernel worker polls an empty queue before it sleeps (µs).
+    poll_us: u32,
     /// Used-buffer notifications the kernel signalled, for statistics.
     pub calls_seen: u64,
 }
 
 impl VhostConsole {
     /// Opens the device and becomes its owner (the kernel starts the worker
-    /// in this process). `out` receives the guest's bytes.
-    pub fn new(mem: &GuestMemoryMmap, out: File) -> Result<Self, VhostError> {
+    /// in this process). `out` receives the guest's bytes; `poll_us` is the
+    /// worker's busy-poll window (VHOST_SET_VRING_BUSYLOOP_TIMEOUT).
+    pub fn new(mem: &GuestMemoryMmap, out: File, poll_us: u32) -> Result<Self, VhostError> {
         let file = OpenOptions::new().read(true).write(true).open(DEVICE_PATH).map_err(VhostError::Open)?;
         let backend = Backend { file, mem: Arc::new(mem.clone()) };
         backend.set_owner().map_err(|e| VhostError::Ioctl("VHOST_SET_OWNER", e))?;
@@ -95,6 +100,7 @@ impl VhostConsole {
             kicks: [eventfd()?, eventfd()?],
             calls: [eventfd()?, eventfd()?],
             err: eventfd()?,
+            poll_us,
             calls_seen: 0,
         })
     }
@@ -178,6 +184,15 @@ impl VirtioDevice for VhostConsole {
             Self::ioctl("VHOST_SET_VRING_CALL", b.set_vring_call(i, &self.calls[i]))?;
             Self::ioctl("VHOST_SET_VRING_ERR", b.set_vring_err(i, &self.err))?;
             Self::ioctl("VHOST_SET_VRING_KICK", b.set_vring_kick(i, &self.kicks[i]))?;
+            let timeout = vhost_vring_state { index: i as u32, num: self.poll_us };
+            // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_state;
+            // the return value is checked.
+            if unsafe { ioctl_with_ref(&self.backend, VHOST_SET_VRING_BUSYLOOP_TIMEOUT(), &timeout) } < 0 {
+                return Err(format!(
+                    "vhost: VHOST_SET_VRING_BUSYLOOP_TIMEOUT failed: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
         }
         let attach = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd: self.out.as_raw_fd() };
         // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_file;
@@ -200,6 +215,9 @@ impl VirtioDevice for VhostConsole {
 
     fn add_stats(&mut self, stats: &mut Stats) {
         stats.used_notifications += self.count_calls();
+        // The kernel polls the kick eventfds but never reads them: their
+        // counters hold every kick.
+        stats.ioeventfd_notifications = Some(self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum());
     }
 
     fn reset(&mut self) {

@@ -1,0 +1,185 @@
+#!/bin/sh
+# End-to-end checks inside a VM that has nested KVM and a 6.12 kernel with
+# vhost-console. One script for both runners: e2e/run.sh (QEMU, no Nix) and
+# the NixOS test (nixos-test/). POSIX sh: it also runs under busybox.
+#
+#   in-vm.sh builtin   the module is built into the kernel
+#   in-vm.sh module    the kernel lacks it: insmod/rmmod $MODULE_KO
+#
+# Environment: VMM (the vmm binary), GUESTS (directory of guest ELFs),
+# MODULE_KO (module mode), STREAM_SHA256 (sha256 of the 16 MiB stream
+# pattern, byte i = i % 251). Prints TAP-like lines, "bench:" lines and a
+# closing "e2e: N passed, M failed". The runner checks the kernel log (the
+# serial console) for BUG, Oops and WARNING lines.
+set -u
+mode=${1:?usage: in-vm.sh builtin|module}
+: "${VMM:?}" "${GUESTS:?}"
+T=/tmp/e2e
+mkdir -p "$T"
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() {
+    failed=$((failed + 1))
+    echo "not ok - $1"
+    shift
+    for f in "$@"; do [ -f "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | head -40; done
+}
+
+# run NAME ARGS...: runs vmm; $T/NAME.out, .err, .rc
+run() {
+    name=$1
+    shift
+    "$VMM" "$@" > "$T/$name.out" 2> "$T/$name.err"
+    echo $? > "$T/$name.rc"
+}
+
+# The stderr of run NAME, with the varying numbers masked.
+masked_err() {
+    sed -e 's/^Time taken to run VM: [0-9]* microseconds$/Time taken to run VM: N microseconds/' \
+        -e 's/^peak RSS: [0-9]* KiB$/peak RSS: N KiB/' "$T/$1.err"
+}
+
+LIFECYCLE='=== Guest OS has noticed device ===
+=== Guest OS knows how to drive device ===
+=== Driver has acknowledged recognizable features; feature negotiation complete ===
+=== Driver is set up; console device is live ==='
+TAIL='[KVM_EXIT_HLT: program halted normally]
+Time taken to run VM: N microseconds'
+
+# expect_run NAME "description" EXPECTED_STDOUT EXPECTED_STDERR
+expect_run() {
+    printf '%s' "$3" > "$T/$1.want-out"
+    printf '%s\n' "$4" > "$T/$1.want-err"
+    masked_err "$1" > "$T/$1.got-err"
+    if [ "$(cat "$T/$1.rc")" = 0 ] && cmp -s "$T/$1.out" "$T/$1.want-out" && cmp -s "$T/$1.got-err" "$T/$1.want-err"; then
+        ok "$2"
+    else
+        not_ok "$2 (exit $(cat "$T/$1.rc"))" "$T/$1.out" "$T/$1.got-err" "$T/$1.want-err"
+    fi
+}
+
+check() {
+    desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+devices_present() { [ -c /dev/vhost-console ] && [ -c /dev/vmm-console ]; }
+devices_absent() { [ ! -e /dev/vhost-console ] && [ ! -e /dev/vmm-console ]; }
+stat_value() { sed -n "s/^$2: \([0-9]*\).*/\1/p" "$T/$1.err"; }
+time_us() { sed -n 's/^Time taken to run VM: \([0-9]*\) microseconds$/\1/p' "$T/$1.err"; }
+
+hello_runs() {
+    run "$1-user" --guest "$GUESTS/hello.elf"
+    expect_run "$1-user" "$1: userspace hello" "Hello World!
+" "$LIFECYCLE
+$TAIL"
+    run "$1-vhost" --vhost
+    expect_run "$1-vhost" "$1: vhost hello, byte-identical" "Hello World!
+" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+$TAIL"
+}
+
+if [ "$mode" = module ]; then
+    : "${MODULE_KO:?}"
+    check "module: no vhost-console before insmod" devices_absent
+    for round in 1 2; do
+        check "module: insmod (round $round)" insmod "$MODULE_KO"
+        check "module: devices appear (round $round)" devices_present
+        hello_runs "module-$round"
+        check "module: rmmod (round $round)" rmmod vhost_console
+        check "module: devices gone (round $round)" devices_absent
+    done
+else
+    check "builtin: /dev/vhost-console and /dev/vmm-console exist" devices_present
+    hello_runs builtin
+    run hello64-vhost --vhost --guest "$GUESTS/hello64.elf"
+    expect_run hello64-vhost "x86-64 hello in vhost mode" "Hello World!
+" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+$TAIL"
+
+    # Notifications never reach userspace in vhost mode: 41 exits are the
+    # 11 reads and 29 writes the driver makes (its QueueNotify goes to the
+    # ioeventfd) plus the HLT. The used notification is signalled after the
+    # used index the guest polls, so its count at exit is not asserted.
+    run stats-vhost --vhost --stats
+    sed -e '/^used notifications: /d' "$T/stats-vhost.err" > "$T/stats-vhost.err2" && mv "$T/stats-vhost.err2" "$T/stats-vhost.err"
+    expect_run stats-vhost "vhost mode: no userspace exit for notifications" "Hello World!
+" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+=== Statistics ===
+exits: 41 (mmio 40, io 0, hlt 1, other 0)
+mmio: 11 reads, 29 writes
+queue notifications: 0
+ioeventfd notifications: 1
+peak RSS: N KiB
+$TAIL"
+
+    for m in user vhost; do
+        flag=""
+        [ $m = vhost ] && flag=--vhost
+        run "vmmcons-$m" $flag --console-out /dev/vmm-console
+        check "$m mode: --console-out /dev/vmm-console leaves stdout empty" [ "$(cat "$T/vmmcons-$m.rc")" = 0 -a ! -s "$T/vmmcons-$m.out" ]
+        cat /dev/vmm-console > "$T/vmmcons-$m.cat"
+        check "$m mode: cat /dev/vmm-console shows the guest's bytes" [ "$(cat "$T/vmmcons-$m.cat")" = "Hello World!" ]
+        check "$m mode: a second cat finds /dev/vmm-console drained" [ -z "$(cat /dev/vmm-console)" ]
+    done
+
+    # The stream guest, 16 MiB in 4 KiB buffers, both modes; vhost also with
+    # a 50 µs busy-poll window for the kernel worker.
+    for m in user vhost vhost-poll50; do
+        case $m in
+            user) flag="" ;;
+            vhost) flag=--vhost ;;
+            *) flag="--vhost --poll-us 50" ;;
+        esac
+        run "stream-$m" $flag --guest "$GUESTS/stream.elf" --cmdline "bytes=16M chunk=4K" --stats
+        sum=$(sha256sum < "$T/stream-$m.out" | cut -d' ' -f1)
+        check "$m mode: 16 MiB stream, byte-exact (sha256)" [ "$(cat "$T/stream-$m.rc")" = 0 -a "$sum" = "${STREAM_SHA256:?}" ]
+        us=$(time_us "stream-$m")
+        exits=$(stat_value "stream-$m" exits)
+        notify=$(stat_value "stream-$m" "queue notifications")
+        kicks=$(stat_value "stream-$m" "ioeventfd notifications")
+        used=$(stat_value "stream-$m" "used notifications")
+        echo "bench: $m 16 MiB in ${us} us = $(awk "BEGIN { printf \"%.1f\", 16 / ($us / 1e6) }") MiB/s;" \
+            "userspace exits $exits ($(awk "BEGIN { printf \"%.1f\", $exits / 16 }")/MiB);" \
+            "kicks $(( ${notify:-0} + ${kicks:-0} )) ($(awk "BEGIN { printf \"%.1f\", (${notify:-0} + ${kicks:-0}) / 16 }")/MiB);" \
+            "calls ${used:-0} ($(awk "BEGIN { printf \"%.1f\", ${used:-0} / 16 }")/MiB)"
+    done
+    check "vhost mode: zero QueueNotify exits for the stream" [ "$(stat_value stream-vhost "queue notifications")" = 0 ]
+    check "stream output is byte-identical in both modes" cmp -s "$T/stream-user.out" "$T/stream-vhost.out"
+    echo "bench: vhost / userspace throughput: $(awk "BEGIN { printf \"%.2f\", $(time_us stream-user) / $(time_us stream-vhost) }")x"
+    rm -f "$T"/stream-*.out
+
+    # Hostile drivers against the kernel: each stops the queue with one log
+    # line, signals the err eventfd, and the VMM reports DEVICE_NEEDS_RESET.
+    while IFS='|' read -r case kernel_line; do
+        [ -n "$case" ] || continue
+        seen=$(dmesg | wc -l)
+        run "hostile-$case" --vhost --guest "$GUESTS/hostile.elf" --cmdline "case=$case"
+        expect_run "hostile-$case" "vhost hostile $case: NEEDS_RESET, clean halt" "" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+virtio-mmio: vhost: the kernel stopped a queue (its log says why); device needs reset
+guest: hostile: status 0x0000004f
+$TAIL"
+        check "vhost hostile $case: kernel says why" sh -c "dmesg | tail -n +$((seen + 1)) | grep -qF 'vhost-console: transmitq: $kernel_line; queue stopped'"
+    done <<'CASES'
+desc-beyond-ram|descriptor 0: buffer 0x40000000+0x10 is outside the memory table
+desc-overflow|descriptor 0: buffer 0xfffffffffffffff0+0x100 is outside the memory table
+next-out-of-range|descriptor 0 chains to 19, beyond the queue size 16
+desc-loop|descriptor chain from 0 is longer than the queue size 16 (a loop)
+chain-too-long|descriptor chain from 0 is longer than the queue size 16 (a loop)
+write-only-desc|descriptor 0 is device-writable on transmitq
+head-out-of-range|available ring names descriptor 17, beyond the queue size 16
+avail-idx-jump|available index 17 is more than the queue size 16 ahead of 0
+CASES
+    run after-hostile --vhost
+    check "vhost hello still works after the hostile cases" [ "$(cat "$T/after-hostile.out")" = "Hello World!" ]
+fi
+
+echo "e2e: $passed passed, $failed failed"
+[ "$failed" = 0 ]

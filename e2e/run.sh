@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The end-to-end test without Nix: builds the 6.12 test kernels (vhost-console
+# built in, and as a module), the out-of-tree vhost_console.ko, the VMM and
+# the guests; boots each kernel under QEMU TCG with `-cpu max` (which emulates
+# AMD SVM, so KVM works inside) and runs e2e/in-vm.sh there; then checks the
+# results and the kernel log.
+#
+#   e2e/run.sh            everything (kernel/setup.sh installs what it needs)
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=$repo/build
+cd "$repo"
+
+"$repo/kernel/build.sh" builtin
+"$repo/kernel/build.sh" module
+echo "e2e: building kmod/ out of tree"
+PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$build/kernel-module" \
+    RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+    BINDGEN="$(PATH=$HOME/.cargo/bin:$PATH command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib
+cargo xtask build
+
+# The oracle for the stream guest's output, computed apart from the VMM.
+stream_sha256=$(python3 -c 'import hashlib; n = 16 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())')
+
+# make_initramfs VARIANT: busybox, vmm (with its libraries), guests, the test script.
+make_initramfs() {
+    local root=$build/initramfs-$1
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,guests,e2e}
+    cp /bin/busybox "$root/bin/busybox"
+    cp target/release/vmm "$root/bin/vmm"
+    for lib in $(ldd target/release/vmm | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    cp target/guests/*.elf "$root/guests/"
+    cp e2e/in-vm.sh "$root/e2e/"
+    [ "$1" = module ] && cp kmod/vhost_console.ko "$root/"
+    mknod "$root/dev/console" c 5 1
+    cat > "$root/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
+VMM=/bin/vmm GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 sh /e2e/in-vm.sh $1
+echo "e2e: in-vm.sh exited \$?"
+reboot -f
+INIT
+    chmod +x "$root/init"
+    (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$build/initramfs-$1.gz"
+}
+
+# boot VARIANT LOG: one QEMU run; the TSC is declared reliable so that a
+# loaded host's timing cannot stall calibration (seen: "Unable to calibrate
+# against PIT", then a hang).
+boot() {
+    timeout 900 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
+        -nographic -no-reboot -monitor none -serial stdio \
+        -kernel "$build/kernel-$1/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
+        -append "console=ttyS0 panic=-1 oops=panic tsc=reliable tsc_early_khz=2000000" \
+        < /dev/null > "$2" 2>&1 || true
+}
+
+total_passed=0
+total_failed=0
+for variant in builtin module; do
+    make_initramfs "$variant"
+    log=$build/e2e-$variant.log
+    for attempt in 1 2; do
+        start=$SECONDS
+        boot "$variant" "$log"
+        grep -q '^e2e: in-vm.sh exited' "$log" && break
+        echo "e2e: $variant boot $attempt produced no result after $((SECONDS - start)) s; log tail:"
+        tail -20 "$log"
+    done
+    echo "e2e: $variant: VM ran $((SECONDS - start)) s"
+    grep -E '^(ok|not ok|    |bench:|e2e:)' "$log" || true
+    result=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+    if [ -z "$result" ]; then
+        echo "e2e: $variant: no result line"
+        total_failed=$((total_failed + 1))
+        continue
+    fi
+    p=$(echo "$result" | awk '{ print $2 }')
+    f=$(echo "$result" | awk '{ print $4 }')
+    total_passed=$((total_passed + p))
+    total_failed=$((total_failed + f))
+    if grep -nE 'BUG|Oops|WARNING|KASAN|general protection|Call Trace' "$log"; then
+        echo "e2e: $variant: the kernel log has a BUG/Oops/WARNING (above)"
+        total_failed=$((total_failed + 1))
+    fi
+done
+echo "e2e: $total_passed passed, $total_failed failed"
+[ "$total_failed" = 0 ] && [ "$total_passed" -gt 0 ]
