@@ -5,12 +5,14 @@
 # AMD SVM, so KVM works inside) and runs e2e/in-vm.sh there; then checks the
 # results and the kernel log.
 #
-#   e2e/run.sh            everything (kernel/setup.sh installs what it needs)
+#   e2e/run.sh     as root: installs what it needs (kernel/setup.sh), builds, runs
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build
 cd "$repo"
+
+"$repo/kernel/setup.sh"
 
 "$repo/kernel/build.sh" builtin
 "$repo/kernel/build.sh" module
@@ -61,7 +63,7 @@ boot() {
         -nographic -no-reboot -monitor none -serial stdio \
         -kernel "$build/kernel-$1/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
         -append "console=ttyS0 panic=-1 oops=panic tsc=reliable tsc_early_khz=2000000" \
-        < /dev/null > "$2" 2>&1 || true
+        < /dev/null 2>&1 | tr -d '\r' > "$2" || true
 }
 
 total_passed=0
@@ -77,7 +79,7 @@ for variant in builtin module; do
         tail -20 "$log"
     done
     echo "e2e: $variant: VM ran $((SECONDS - start)) s"
-    grep -E '^(ok|not ok|    |bench:|e2e:)' "$log" || true
+    grep -E '^(ok|not ok|    |bench:|e2e:)' "$log" | sed "s/^/  [$variant] /" || true
     result=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -z "$result" ]; then
         echo "e2e: $variant: no result line"

@@ -180,10 +180,14 @@ impl VhostConsole {
             return Ok(());
         }
         let file = FileRef::get(f.fd)?;
-        // SAFETY: we hold a reference to the file.
-        let mode = unsafe { (*file.as_ptr()).f_mode };
+        // SAFETY: we hold a reference to the file; f_op is set for open files.
+        let (mode, write_iter) = unsafe { ((*file.as_ptr()).f_mode, (*(*file.as_ptr()).f_op).write_iter) };
         if mode & (FMODE_WRITE | FMODE_CAN_WRITE) != FMODE_WRITE | FMODE_CAN_WRITE {
             return Err(EBADF);
+        }
+        // vfs_iter_write needs it; a file with only ->write cannot be a backend.
+        if write_iter.is_none() {
+            return Err(EINVAL);
         }
         let vq = &inner.vqs[TRANSMITQ];
         if !vq.configured() {

@@ -32,3 +32,8 @@ size_t vhost_console_iov_iter_count(const struct iov_iter *i)
 {
 	return iov_iter_count(i);
 }
+
+void vhost_console_set_running(void)
+{
+	__set_current_state(TASK_RUNNING);
+}

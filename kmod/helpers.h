@@ -12,5 +12,6 @@ void vhost_console_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
 __poll_t vhost_console_vfs_poll(struct file *file, struct poll_table_struct *pt);
 bool vhost_console_access_ok(unsigned long addr, unsigned long size);
 size_t vhost_console_iov_iter_count(const struct iov_iter *i);
+void vhost_console_set_running(void);
 
 #endif

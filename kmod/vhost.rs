@@ -39,6 +39,7 @@ extern "C" {
     fn vhost_console_init_poll_funcptr(pt: *mut bindings::poll_table_struct, qproc: bindings::poll_queue_proc);
     fn vhost_console_vfs_poll(file: *mut bindings::file, pt: *mut bindings::poll_table_struct) -> u32;
     fn vhost_console_access_ok(addr: usize, size: usize) -> bool;
+    fn vhost_console_set_running();
 }
 
 pub(crate) fn errno(e: u32) -> Error {
@@ -482,6 +483,14 @@ unsafe extern "C" fn worker(data: *mut c_void) -> bool {
     // SAFETY: `data` is the device, alive until `stop` has ended this task.
     let dev = unsafe { &*(data as *const VhostConsole) };
     let pending = dev.pending.swap(0, Ordering::AcqRel);
+    if pending == 0 {
+        return false;
+    }
+    // vhost_task calls us in TASK_INTERRUPTIBLE, ready to sleep if we find
+    // nothing; with work to do we may block (the mutex, the output file), so
+    // become runnable first, as vhost_run_work_list does.
+    // SAFETY: only changes the state of the current task.
+    unsafe { vhost_console_set_running() };
     if pending & (1 << TRANSMITQ) != 0 && dev.handle_transmitq() {
         // Over budget: run again before sleeping, and let others run first.
         dev.pending.fetch_or(1 << TRANSMITQ, Ordering::AcqRel);
@@ -489,7 +498,7 @@ unsafe extern "C" fn worker(data: *mut c_void) -> bool {
         unsafe { bindings::__cond_resched() };
     }
     // receiveq kicks need nothing: the device has no input to give.
-    pending != 0
+    true
 }
 
 /// The owner was killed: vhost_task exits without calling `worker` again.
