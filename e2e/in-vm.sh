@@ -6,7 +6,8 @@
 #   in-vm.sh builtin   the module is built into the kernel
 #   in-vm.sh module    the kernel lacks it: insmod/rmmod $MODULE_KO
 #
-# Environment: VMM (the vmm binary), GUESTS (directory of guest ELFs),
+# Environment: VMM (the vmm binary), VHOST_ABI (vmm/examples/vhost_abi.rs,
+# built), GUESTS (directory of guest ELFs),
 # MODULE_KO (module mode), STREAM_SHA256 (sha256 of the 16 MiB stream
 # pattern, byte i = i % 251). Prints TAP-like lines, "bench:" lines and a
 # closing "e2e: N passed, M failed". The runner checks the kernel log (the
@@ -93,8 +94,23 @@ if [ "$mode" = module ]; then
         check "module: rmmod (round $round)" rmmod vhost_console
         check "module: devices gone (round $round)" devices_absent
     done
+    # The owner killed mid-stream: its files close, the worker stops, and
+    # nothing keeps the module busy.
+    check "module: insmod (kill test)" insmod "$MODULE_KO"
+    "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=1024M" > /dev/null 2> "$T/kill.err" &
+    sleep 1
+    if kill -0 $!; then ok "module: the stream is running"; else not_ok "module: the stream is running" "$T/kill.err"; fi
+    kill -9 $!
+    wait $! 2> /dev/null
+    check "module: rmmod after the owner was killed mid-stream" rmmod vhost_console
+    check "module: devices gone after the kill test" devices_absent
 else
     check "builtin: /dev/vhost-console and /dev/vmm-console exist" devices_present
+    "${VHOST_ABI:?}" > "$T/abi.out" 2>&1
+    cat "$T/abi.out"
+    passed=$((passed + $(grep -c '^ok - ' "$T/abi.out")))
+    failed=$((failed + $(grep -c '^not ok - ' "$T/abi.out")))
+    grep -q '^vhost-abi: [0-9]* passed, 0 failed$' "$T/abi.out" || not_ok "vhost-abi did not finish cleanly"
     hello_runs builtin
     run hello64-vhost --vhost --guest "$GUESTS/hello64.elf"
     expect_run hello64-vhost "x86-64 hello in vhost mode" "Hello World!
@@ -152,6 +168,11 @@ $TAIL"
     done
     check "vhost mode: zero QueueNotify exits for the stream" [ "$(stat_value stream-vhost "queue notifications")" = 0 ]
     check "stream output is byte-identical in both modes" cmp -s "$T/stream-user.out" "$T/stream-vhost.out"
+    # 262144 buffers: every ring index wraps four times, and a torn index
+    # update (seen once: a byte-wise used.idx store) has thousands of chances.
+    "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=1024M" > /dev/null 2> "$T/stream-long.err"
+    rc=$?
+    check "vhost mode: 1 GiB stream completes, indexes wrapping" [ $rc = 0 -a "$(grep -c '^guest:' "$T/stream-long.err")" = 0 ]
     echo "bench: vhost / userspace throughput: $(awk "BEGIN { printf \"%.2f\", $(time_us stream-user) / $(time_us stream-vhost) }")x"
     rm -f "$T"/stream-*.out
 

@@ -21,6 +21,7 @@ PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$build/kernel-module" 
     RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
     BINDGEN="$(PATH=$HOME/.cargo/bin:$PATH command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib
 cargo xtask build
+cargo build --release --quiet -p vmm --example vhost_abi
 
 # The oracle for the stream guest's output, computed apart from the VMM.
 stream_sha256=$(python3 -c 'import hashlib; n = 16 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())')
@@ -32,7 +33,8 @@ make_initramfs() {
     mkdir -p "$root"/{bin,dev,proc,sys,tmp,guests,e2e}
     cp /bin/busybox "$root/bin/busybox"
     cp target/release/vmm "$root/bin/vmm"
-    for lib in $(ldd target/release/vmm | grep -o '/[^ ]*'); do
+    cp target/release/examples/vhost_abi "$root/bin/vhost-abi"
+    for lib in $(for bin in target/release/vmm target/release/examples/vhost_abi; do ldd "$bin"; done | grep -o '/[^ ]*' | sort -u); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done
@@ -47,7 +49,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
-VMM=/bin/vmm GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 sh /e2e/in-vm.sh $1
+VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 sh /e2e/in-vm.sh $1
 echo "e2e: in-vm.sh exited \$?"
 reboot -f
 INIT

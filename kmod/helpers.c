@@ -37,3 +37,13 @@ void vhost_console_set_running(void)
 {
 	__set_current_state(TASK_RUNNING);
 }
+
+int vhost_console_get_user_u16(u16 *value, const u16 __user *addr)
+{
+	return get_user(*value, addr);
+}
+
+int vhost_console_put_user_u16(u16 value, u16 __user *addr)
+{
+	return put_user(value, addr);
+}

@@ -13,5 +13,7 @@ __poll_t vhost_console_vfs_poll(struct file *file, struct poll_table_struct *pt)
 bool vhost_console_access_ok(unsigned long addr, unsigned long size);
 size_t vhost_console_iov_iter_count(const struct iov_iter *i);
 void vhost_console_set_running(void);
+int vhost_console_get_user_u16(u16 *value, const u16 __user *addr);
+int vhost_console_put_user_u16(u16 value, u16 __user *addr);
 
 #endif

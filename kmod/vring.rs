@@ -110,6 +110,33 @@ pub(crate) struct Vring {
     pub(crate) busyloop_timeout: u32,
 }
 
+extern "C" {
+    fn vhost_console_get_user_u16(value: *mut u16, addr: usize) -> core::ffi::c_int;
+    fn vhost_console_put_user_u16(value: u16, addr: usize) -> core::ffi::c_int;
+}
+
+/// Reads a ring index or flags word the driver may be writing right now: one
+/// aligned 16-bit load (get_user), as vhost does. A user copy may move it a
+/// byte at a time, and a torn index is a lie about the ring.
+fn read_u16(addr: usize, what: &'static str) -> Result<u16, QueueError> {
+    let mut value = 0;
+    // SAFETY: get_user checks the address and faults safely; `value` is ours.
+    match unsafe { vhost_console_get_user_u16(&mut value, addr) } {
+        0 => Ok(value),
+        _ => Err(QueueError::Fault(what)),
+    }
+}
+
+/// Writes a word the driver may be reading right now: one aligned 16-bit
+/// store (put_user); see `read_u16`.
+fn write_u16(addr: usize, value: u16, what: &'static str) -> Result<(), QueueError> {
+    // SAFETY: put_user checks the address and faults safely.
+    match unsafe { vhost_console_put_user_u16(value, addr) } {
+        0 => Ok(()),
+        _ => Err(QueueError::Fault(what)),
+    }
+}
+
 fn read<T: FromBytes>(addr: usize, what: &'static str) -> Result<T, QueueError> {
     UserSlice::new(addr, core::mem::size_of::<T>()).reader().read::<T>().map_err(|_| QueueError::Fault(what))
 }
@@ -125,7 +152,7 @@ impl Vring {
 
     /// Entries the driver has made available and the device not yet taken.
     pub(crate) fn pending(&self) -> Result<u16, QueueError> {
-        let avail: u16 = read(self.avail + 2, "available index")?;
+        let avail = read_u16(self.avail + 2, "available index")?;
         // Read the ring entries only after the index (pairs with the
         // driver's barrier before it publishes the index).
         fence(Ordering::Acquire);
@@ -139,7 +166,7 @@ impl Vring {
     /// The head of the next available chain; the caller checked `pending`.
     pub(crate) fn next_head(&mut self) -> Result<u16, QueueError> {
         let slot = self.avail + 4 + 2 * usize::from(self.last_avail % self.num);
-        let head: u16 = read(slot, "available ring")?;
+        let head = read_u16(slot, "available ring")?;
         if head >= self.num {
             return Err(QueueError::HeadOutOfRange { head, num: self.num });
         }
@@ -158,14 +185,14 @@ impl Vring {
         // The element before the index that exposes it.
         fence(Ordering::Release);
         self.used_idx = self.used_idx.wrapping_add(1);
-        write(self.used + 2, &self.used_idx, "used index")
+        write_u16(self.used + 2, self.used_idx, "used index")
     }
 
     /// Asks the driver not to notify while the device drains (§2.7.10).
     /// Returns, when notifications are back on, whether more arrived meanwhile.
     pub(crate) fn set_notify(&self, enable: bool) -> Result<bool, QueueError> {
         let flags: u16 = if enable { 0 } else { VRING_USED_F_NO_NOTIFY };
-        write(self.used, &flags, "used flags")?;
+        write_u16(self.used, flags, "used flags")?;
         if !enable {
             return Ok(false);
         }
@@ -197,7 +224,7 @@ impl Vring {
 
     /// Whether the driver wants a used-buffer notification.
     pub(crate) fn wants_interrupt(&self) -> Result<bool, QueueError> {
-        let flags: u16 = read(self.avail, "available flags")?;
+        let flags = read_u16(self.avail, "available flags")?;
         Ok(flags & VRING_AVAIL_F_NO_INTERRUPT == 0)
     }
 }
