@@ -77,7 +77,8 @@ fn words(w: &[u32]) -> Vec<u8> {
 
 fn main() {
     let mut c = Checks { failed: 0, passed: 0 };
-    let open = || OpenOptions::new().read(true).write(true).open("/dev/vhost-console").expect("open /dev/vhost-console");
+    let open =
+        || OpenOptions::new().read(true).write(true).open("/dev/vhost-console").expect("open /dev/vhost-console");
     let dev = open();
 
     let mut features = [0u8; 8];
@@ -88,7 +89,13 @@ fn main() {
     c.errno("SET_OWNER", &dev, SET_OWNER, std::ptr::null(), 0);
     c.errno("SET_OWNER again", &dev, SET_OWNER, std::ptr::null(), libc::EBUSY);
     c.errno("unknown ioctl", &dev, UNKNOWN, words(&[0, 0]).as_ptr(), libc::ENOTTY);
-    c.errno("SET_FEATURES with an unknown bit", &dev, SET_FEATURES, (1u64 << 40).to_ne_bytes().as_ptr(), libc::EOPNOTSUPP);
+    c.errno(
+        "SET_FEATURES with an unknown bit",
+        &dev,
+        SET_FEATURES,
+        (1u64 << 40).to_ne_bytes().as_ptr(),
+        libc::EOPNOTSUPP,
+    );
     c.errno("SET_FEATURES VERSION_1", &dev, SET_FEATURES, (1u64 << 32).to_ne_bytes().as_ptr(), 0);
     c.errno("SET_VRING_NUM queue 2", &dev, SET_VRING_NUM, words(&[2, 16]).as_ptr(), libc::ENOBUFS);
     c.errno("SET_VRING_NUM size 3", &dev, SET_VRING_NUM, words(&[1, 3]).as_ptr(), libc::EINVAL);
@@ -112,9 +119,27 @@ fn main() {
         }
         a
     };
-    c.errno("SET_VRING_ADDR misaligned table", &dev, SET_VRING_ADDR, addr(at + 8, at + 0x1000, at + 0x800, 0).as_ptr(), libc::EINVAL);
-    c.errno("SET_VRING_ADDR with LOG", &dev, SET_VRING_ADDR, addr(at, at + 0x1000, at + 0x800, 1).as_ptr(), libc::EOPNOTSUPP);
-    c.errno("SET_VRING_ADDR kernel address", &dev, SET_VRING_ADDR, addr(0xffff_8880_0000_0000, at + 0x1000, at + 0x800, 0).as_ptr(), libc::EINVAL);
+    c.errno(
+        "SET_VRING_ADDR misaligned table",
+        &dev,
+        SET_VRING_ADDR,
+        addr(at + 8, at + 0x1000, at + 0x800, 0).as_ptr(),
+        libc::EINVAL,
+    );
+    c.errno(
+        "SET_VRING_ADDR with LOG",
+        &dev,
+        SET_VRING_ADDR,
+        addr(at, at + 0x1000, at + 0x800, 1).as_ptr(),
+        libc::EOPNOTSUPP,
+    );
+    c.errno(
+        "SET_VRING_ADDR kernel address",
+        &dev,
+        SET_VRING_ADDR,
+        addr(0xffff_8880_0000_0000, at + 0x1000, at + 0x800, 0).as_ptr(),
+        libc::EINVAL,
+    );
     c.errno("SET_VRING_ADDR", &dev, SET_VRING_ADDR, addr(at, at + 0x1000, at + 0x800, 0).as_ptr(), 0);
 
     // SET_MEM_TABLE: too many regions, an empty one, overlapping ones, a kernel address.
@@ -129,8 +154,20 @@ fn main() {
     };
     c.errno("SET_MEM_TABLE with 65 regions", &dev, SET_MEM_TABLE, table(&[], 65).as_ptr(), libc::E2BIG);
     c.errno("SET_MEM_TABLE empty region", &dev, SET_MEM_TABLE, table(&[(0, 0, at)], 1).as_ptr(), libc::EINVAL);
-    c.errno("SET_MEM_TABLE overlap", &dev, SET_MEM_TABLE, table(&[(0, 0x2000, at), (0x1000, 0x1000, at)], 2).as_ptr(), libc::EINVAL);
-    c.errno("SET_MEM_TABLE kernel address", &dev, SET_MEM_TABLE, table(&[(0, 0x1000, 0xffff_8880_0000_0000)], 1).as_ptr(), libc::EFAULT);
+    c.errno(
+        "SET_MEM_TABLE overlap",
+        &dev,
+        SET_MEM_TABLE,
+        table(&[(0, 0x2000, at), (0x1000, 0x1000, at)], 2).as_ptr(),
+        libc::EINVAL,
+    );
+    c.errno(
+        "SET_MEM_TABLE kernel address",
+        &dev,
+        SET_MEM_TABLE,
+        table(&[(0, 0x1000, 0xffff_8880_0000_0000)], 1).as_ptr(),
+        libc::EFAULT,
+    );
     c.errno("SET_MEM_TABLE", &dev, SET_MEM_TABLE, table(&[(0, 0x2000, at)], 1).as_ptr(), 0);
 
     // The backend: queue checks, then a file that must be writable.
@@ -139,7 +176,13 @@ fn main() {
     c.errno("SET_VRING_KICK not an fd", &dev, SET_VRING_KICK, words(&[1, 9999]).as_ptr(), libc::EBADF);
     c.errno("SET_BACKEND on receiveq", &dev, SET_BACKEND, words(&[0, sink.as_raw_fd() as u32]).as_ptr(), libc::EINVAL);
     c.errno("SET_BACKEND queue 2", &dev, SET_BACKEND, words(&[2, sink.as_raw_fd() as u32]).as_ptr(), libc::ENOBUFS);
-    c.errno("SET_BACKEND read-only file", &dev, SET_BACKEND, words(&[1, read_only.as_raw_fd() as u32]).as_ptr(), libc::EBADF);
+    c.errno(
+        "SET_BACKEND read-only file",
+        &dev,
+        SET_BACKEND,
+        words(&[1, read_only.as_raw_fd() as u32]).as_ptr(),
+        libc::EBADF,
+    );
     c.errno("SET_BACKEND", &dev, SET_BACKEND, words(&[1, sink.as_raw_fd() as u32]).as_ptr(), 0);
     c.errno("SET_VRING_NUM with a backend attached", &dev, SET_VRING_NUM, words(&[1, 8]).as_ptr(), libc::EBUSY);
     c.errno("SET_BACKEND detach", &dev, SET_BACKEND, words(&[1, u32::MAX]).as_ptr(), 0);

@@ -1,1 +1,0 @@
-savedcmd_/work/main/kmod/vhost_console.ko := ld -r -m elf_x86_64 -z noexecstack --no-warn-rwx-segments --build-id=sha1  -T scripts/module.lds -o /work/main/kmod/vhost_console.ko /work/main/kmod/vhost_console.o /work/main/kmod/vhost_console.mod.o /work/main/kmod/.module-common.o

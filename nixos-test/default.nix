@@ -1,0 +1,54 @@
+# The end-to-end test under NixOS (pkgs.testers.runNixOSTest): a VM boots the
+# 6.12 kernel with vhost-console built in and runs e2e/in-vm.sh, the script
+# e2e/run.sh runs without Nix, in its builtin mode.
+#
+# The VMM runs guests on /dev/kvm inside the test VM. The NixOS test driver
+# starts the VM as `qemu-kvm -cpu max` (nixos/lib/qemu-common.nix), which
+# passes vmx/svm through only when the build host's kvm_intel/kvm_amd module
+# has nested=1 (e.g. boot.extraModprobeConfig = "options kvm_intel nested=1").
+# The test derivation requires the `kvm` and `nixos-test` system features.
+{ kernel, vmm, guest, streamSha256 }:
+{
+  name = "vhost-console-e2e";
+
+  nodes.machine = { pkgs, ... }: {
+    boot.kernelPackages = pkgs.linuxKernel.packagesFor kernel;
+    virtualisation.cores = 2;
+    # The stream cases keep three 16 MiB outputs in /tmp.
+    virtualisation.memorySize = 2048;
+    # What in-vm.sh uses besides coreutils (cmp, awk, sed, grep, dmesg).
+    environment.systemPackages = with pkgs; [ diffutils gawk gnused gnugrep util-linux ];
+  };
+
+  testScript = ''
+    import re
+
+    machine.wait_for_unit("multi-user.target")
+
+    with subtest("nested KVM"):
+        status, _ = machine.execute("grep -qwE 'vmx|svm' /proc/cpuinfo")
+        assert status == 0, (
+            "no vmx/svm in the test VM: enable nested virtualization on the build host "
+            "(options kvm_intel nested=1, or kvm_amd nested=1)"
+        )
+        machine.succeed("modprobe kvm_intel || modprobe kvm_amd")
+        machine.succeed("test -c /dev/kvm")
+
+    with subtest("e2e/in-vm.sh builtin"):
+        status, output = machine.execute(
+            "VMM=${vmm}/bin/vmm VHOST_ABI=${vmm}/bin/vhost-abi GUESTS=${guest} "
+            "STREAM_SHA256=$(cat ${streamSha256}) sh ${../e2e/in-vm.sh} builtin 2>&1"
+        )
+        print(output)
+        assert status == 0, f"in-vm.sh exited {status}"
+        assert re.search(r"^e2e: [0-9]+ passed, 0 failed$", output, re.M), "no clean e2e result line"
+
+    with subtest("kernel log"):
+        # The kernel's own splat formats (BUG: ..., Oops: ..., WARNING: CPU: N PID: ...):
+        # a bare "WARNING" also matches boot notices such as "RETBleed: WARNING: ...".
+        status, splats = machine.execute(
+            "dmesg | grep -E 'BUG:|Oops|WARNING: CPU|Call Trace|general protection|KASAN'"
+        )
+        assert status != 0, f"the kernel log has a BUG, Oops or WARNING:\n{splats}"
+  '';
+}
