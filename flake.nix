@@ -51,15 +51,17 @@
       rustcWithLibSrc = pkgs.rustc.override { sysroot = rustSysroot; };
 
       # The workspace's crates plus those of the library's own Cargo.lock, which
-      # rustPlatform.rustVendorSrc (the rustc source's vendor/) holds. The name
-      # is the directory importCargoLock's .cargo/config.toml points at.
-      guestCargoDeps = pkgs.symlinkJoin {
-        name = "cargo-vendor-dir";
-        paths = [ (rustPlatform.importCargoLock { lockFile = ./Cargo.lock; }) ];
-        postBuild = ''
-          cp -rsn ${rustPlatform.rustVendorSrc}/. $out/
-        '';
-      };
+      # rustPlatform.rustVendorSrc (the rustc source's vendor/) holds; a crate
+      # in both is the workspace's. The name is the directory importCargoLock's
+      # .cargo/config.toml points at (cargoSetupHook copies it there).
+      workspaceVendor = rustPlatform.importCargoLock { lockFile = ./Cargo.lock; };
+      guestCargoDeps = pkgs.runCommand "cargo-vendor-dir" { } ''
+        mkdir $out
+        for entry in ${workspaceVendor}/.cargo ${workspaceVendor}/* ${rustPlatform.rustVendorSrc}/*; do
+          name=$(basename "$entry")
+          if [ ! -e "$out/$name" ]; then ln -s "$entry" "$out/$name"; fi
+        done
+      '';
 
       # Rust 1.95 names the soft-float ABI "softfloat" (as guest/i686-unknown-none.json
       # does) and cargo 1.95 has -Zjson-target-spec; nixos-25.11 has rustc 1.91,
@@ -143,7 +145,7 @@
         pkgs.stdenv.mkDerivation {
           name = "vmm-${name}";
           src = cargoSrc;
-          cargoDeps = rustPlatform.importCargoLock { lockFile = ./Cargo.lock; };
+          cargoDeps = workspaceVendor;
           nativeBuildInputs = [
             rustPlatform.cargoSetupHook
             pkgs.cargo

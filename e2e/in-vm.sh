@@ -122,7 +122,10 @@ $TAIL"
     # 11 reads and 29 writes the driver makes (its QueueNotify goes to the
     # ioeventfd) plus the HLT. The used notification is signalled after the
     # used index the guest polls, so its count at exit is not asserted.
+    run stats-user --stats
+    echo "bench: hello userspace: $(time_us stats-user) us, $(stat_value stats-user exits) exits ($(stat_value stats-user "queue notifications") of them QueueNotify)"
     run stats-vhost --vhost --stats
+    echo "bench: hello vhost: $(time_us stats-vhost) us, $(stat_value stats-vhost exits) exits ($(stat_value stats-vhost "queue notifications") of them QueueNotify)"
     sed -e '/^used notifications: /d' "$T/stats-vhost.err" > "$T/stats-vhost.err2" && mv "$T/stats-vhost.err2" "$T/stats-vhost.err"
     expect_run stats-vhost "vhost mode: no userspace exit for notifications" "Hello World!
 " "=== Vhost acceleration enabled ===

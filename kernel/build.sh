@@ -41,7 +41,8 @@ done
 # The module source, one copy of kmod/ (mtimes kept, so unchanged files do
 # not rebuild).
 mkdir -p "$src/drivers/vhost_console"
-cp -p "$repo"/kmod/Kconfig "$repo"/kmod/Kbuild "$repo"/kmod/*.rs "$repo"/kmod/*.[ch] "$src/drivers/vhost_console/"
+# Sources only: an out-of-tree build leaves generated files (*.mod.c) in kmod/.
+cp -p "$repo"/kmod/{Kconfig,Kbuild,*.rs,helpers.c,helpers.h} "$src/drivers/vhost_console/"
 
 export PATH=$HOME/.cargo/bin:$PATH
 make_args=(-C "$src" O="$out"

@@ -173,6 +173,13 @@ fn every_hostile_case_is_contained() {
 }
 
 #[test]
+fn emergency_writes_reach_the_output_before_any_setup() {
+    let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=emergency-write"]);
+    assert_clean_run(&out, &[]);
+    assert_eq!(out.stdout, b"emergency\nsurvived\n");
+}
+
+#[test]
 fn an_unknown_case_is_reported_by_the_guest() {
     let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=nonsense"]);
     assert!(out.status.success());

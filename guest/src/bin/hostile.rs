@@ -78,6 +78,13 @@ fn main(boot: &BootInfo) -> ! {
             }
             survive()
         }
+        // Not hostile: VIRTIO_CONSOLE_F_EMERG_WRITE, usable before any setup (§5.3.6).
+        b"emergency-write" => {
+            for &byte in b"emergency\n" {
+                DEV.write(mmio::CONFIG + 8, byte.into());
+            }
+            survive()
+        }
         b"notify-before-driver-ok" => {
             bring_up_to_driver();
             DEV.notify(TRANSMITQ);

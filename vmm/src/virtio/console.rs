@@ -18,13 +18,26 @@ pub const TRANSMITQ_INDEX: usize = 1;
 /// The queue size offered; the driver may pick any power of two up to it.
 pub const QUEUE_MAX_SIZE: u16 = 256;
 /// Feature bit: the driver may write characters to `emerg_wr` (§5.3.3).
-const VIRTIO_CONSOLE_F_EMERG_WRITE: u32 = 2;
+pub const VIRTIO_CONSOLE_F_EMERG_WRITE: u64 = 1 << 2;
 
 /// `struct virtio_console_config`: cols (u16), rows (u16), max_nr_ports
 /// (u32), emerg_wr (u32). Size and port count are not offered
 /// (VIRTIO_CONSOLE_F_SIZE, _MULTIPORT), so only emerg_wr is live.
 const CONFIG_SIZE: u64 = 12;
 const EMERG_WR_OFFSET: u64 = 8;
+
+/// Reads the configuration space (both console devices): cols, rows and
+/// max_nr_ports read as 0, emerg_wr is write-only. False if out of range.
+pub fn read_config(offset: u64, data: &mut [u8]) -> bool {
+    data.fill(0);
+    offset.checked_add(data.len() as u64).is_some_and(|end| end <= CONFIG_SIZE)
+}
+
+/// The character of a write to emerg_wr (§5.3.6: allowed at any time, even
+/// before the queues are set up), or None if it is no such write.
+pub fn emergency_byte(offset: u64, data: &[u8]) -> Option<u8> {
+    (offset == EMERG_WR_OFFSET && (1..=4).contains(&data.len())).then(|| data[0])
+}
 
 pub struct Console {
     out: File,
@@ -89,7 +102,7 @@ impl VirtioDevice for Console {
     }
 
     fn features(&self) -> u64 {
-        VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | 1 << VIRTIO_CONSOLE_F_EMERG_WRITE
+        VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | VIRTIO_CONSOLE_F_EMERG_WRITE
     }
 
     fn queue_max_sizes(&self) -> &[u16] {
@@ -97,22 +110,15 @@ impl VirtioDevice for Console {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) -> bool {
-        // cols, rows and max_nr_ports read as 0; emerg_wr is write-only and reads as 0.
-        let fits = offset.checked_add(data.len() as u64).is_some_and(|end| end <= CONFIG_SIZE);
-        data.fill(0);
-        fits
+        read_config(offset, data)
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
-        // §5.3.6: a driver may write a character to emerg_wr at any time,
-        // even before the queues are set up.
-        if offset != EMERG_WR_OFFSET || data.is_empty() || data.len() > 4 {
-            return false;
-        }
+        let Some(byte) = emergency_byte(offset, data) else { return false };
         self.bytes_out += 1;
         if !self.output_failed {
             use std::io::Write;
-            if let Err(e) = self.out.write_all(&data[..1]) {
+            if let Err(e) = self.out.write_all(&[byte]) {
                 warn!("virtio-console: console output failed ({e}); dropping further output");
                 self.output_failed = true;
             }

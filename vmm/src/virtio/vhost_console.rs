@@ -23,7 +23,7 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRe
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
-use super::console::{DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, TRANSMITQ_INDEX};
+use super::console::{self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE};
 use super::{QueueError, VirtioDevice};
 use crate::stats::Stats;
 
@@ -32,12 +32,6 @@ const VHOST_VIRTIO: u32 = 0xaf;
 ioctl_iow_nr!(VHOST_CONSOLE_SET_BACKEND, VHOST_VIRTIO, 0x50, vhost_vring_file);
 // Standard vhost ioctl that the `vhost` crate does not wrap.
 ioctl_iow_nr!(VHOST_SET_VRING_BUSYLOOP_TIMEOUT, VHOST_VIRTIO, 0x23, vhost_vring_state);
-
-/// Feature bit: the driver may write characters to `emerg_wr` (§5.3.3). The
-/// config space stays in userspace, so this one is offered here.
-const VIRTIO_CONSOLE_F_EMERG_WRITE: u64 = 1 << 2;
-const CONFIG_SIZE: u64 = 12;
-const EMERG_WR_OFFSET: u64 = 8;
 
 #[derive(Debug, Error)]
 pub enum VhostError {
@@ -133,6 +127,7 @@ impl VirtioDevice for VhostConsole {
     }
 
     fn features(&self) -> u64 {
+        // The configuration space stays in userspace, and with it emerg_wr.
         self.kernel_features | VIRTIO_CONSOLE_F_EMERG_WRITE
     }
 
@@ -141,15 +136,13 @@ impl VirtioDevice for VhostConsole {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) -> bool {
-        data.fill(0);
-        offset.checked_add(data.len() as u64).is_some_and(|end| end <= CONFIG_SIZE)
+        console::read_config(offset, data)
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
-        if offset != EMERG_WR_OFFSET || data.is_empty() || data.len() > 4 {
-            return false;
-        }
-        let _ = self.out.write_all(&data[..1]);
+        let Some(byte) = console::emergency_byte(offset, data) else { return false };
+        // Best effort, like the kernel's own output after a failure.
+        let _ = self.out.write_all(&[byte]);
         true
     }
 
