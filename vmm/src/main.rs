@@ -81,6 +81,9 @@ fn parse_args() -> Result<Args, ExitCode> {
 
 fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
+    if args.poll_us != 0 && !args.vhost {
+        return Err("--poll-us applies to the kernel worker: it needs --vhost".into());
+    }
     let image = match &args.guest {
         Some(path) => read_guest(path, args.mem)?,
         None => HELLO_GUEST.to_vec(),

@@ -98,6 +98,14 @@ fn vhost_without_the_module() {
 }
 
 #[test]
+fn poll_us_needs_vhost() {
+    assert_one_line_error(
+        &vmm(&["--poll-us", "50"]),
+        "vmm: error: --poll-us applies to the kernel worker: it needs --vhost",
+    );
+}
+
+#[test]
 fn unknown_option_and_bad_value() {
     assert_one_line_error(&vmm(&["--bogus"]), "vmm: error: Unrecognized argument: --bogus (see vmm --help)");
     let out = vmm(&["--mem", "lots"]);
@@ -113,7 +121,7 @@ fn help_lists_every_option() {
         let help = vmm(&[flag]);
         assert_eq!(help.status.code(), Some(0));
         let text = String::from_utf8_lossy(&help.stdout);
-        for option in ["--vhost", "--guest", "--mem", "--cmdline", "--console-out", "--stats", "--help"] {
+        for option in ["--vhost", "--guest", "--mem", "--cmdline", "--console-out", "--stats", "--poll-us", "--help"] {
             assert!(text.contains(option), "{flag} lacks {option}:\n{text}");
         }
     }
