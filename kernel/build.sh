@@ -4,20 +4,28 @@
 #
 #   kernel/build.sh builtin   CONFIG_VHOST_CONSOLE=y  -> build/kernel-builtin/arch/x86/boot/bzImage
 #   kernel/build.sh module    CONFIG_VHOST_CONSOLE=m  -> build/kernel-module/... (+ the in-tree .ko)
+#   kernel/build.sh debug     builtin + kernel/debug.fragment (KASAN, lockdep, ...), built with clang
 #
 # Needs: linux-source-6.12 rustc-web rust-web-src libclang-19-dev bc flex bison
 # libelf-dev libssl-dev, and bindgen-cli 0.69.5: kernel/setup.sh installs them.
 # Kernel makes use Debian's rustc: the source of its core library matches it.
 set -euo pipefail
 
-variant=${1:?usage: kernel/build.sh builtin|module}
+variant=${1:?usage: kernel/build.sh builtin|module|debug}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+fragments=("$repo/kernel/config.fragment")
+llvm=()
 case $variant in
     builtin) vhost_console=y ;;
     module) vhost_console=m ;;
+    debug)
+        vhost_console=y
+        fragments+=("$repo/kernel/debug.fragment")
+        llvm=(LLVM=-19)
+        ;;
     *) echo "kernel/build.sh: unknown variant $variant" >&2; exit 2 ;;
 esac
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build
 src=$build/linux-6.12
 out=$build/kernel-$variant
@@ -45,17 +53,19 @@ mkdir -p "$src/drivers/vhost_console"
 cp -p "$repo"/kmod/{Kconfig,Kbuild,*.rs,helpers.c,helpers.h} "$src/drivers/vhost_console/"
 
 export PATH=$HOME/.cargo/bin:$PATH
-make_args=(-C "$src" O="$out"
+make_args=(-C "$src" O="$out" "${llvm[@]}"
     RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
     BINDGEN="$(command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib)
 
 mkdir -p "$out"
-if [ ! -f "$out/.config" ] || [ "$repo/kernel/config.fragment" -nt "$out/.config" ]; then
+stale=0
+for f in "${fragments[@]}"; do [ ! -f "$out/.config" ] || [ "$f" -nt "$out/.config" ] && stale=1; done
+if [ $stale = 1 ]; then
     echo "kernel: configuring $variant"
     make "${make_args[@]}" -s tinyconfig
     echo "CONFIG_VHOST_CONSOLE=$vhost_console" > "$out/variant.config"
     (cd "$src" && scripts/kconfig/merge_config.sh -m -O "$out" "$out/.config" \
-        "$repo/kernel/config.fragment" "$out/variant.config" > /dev/null)
+        "${fragments[@]}" "$out/variant.config" > /dev/null)
     make "${make_args[@]}" -s olddefconfig
     # Kconfig silently drops options whose dependencies are unmet.
     missing=0
@@ -70,9 +80,10 @@ if [ ! -f "$out/.config" ] || [ "$repo/kernel/config.fragment" -nt "$out/.config
             echo "kernel: config fragment line did not survive olddefconfig: $want" >&2
             missing=1
         fi
-    done < "$repo/kernel/config.fragment"
+    done < <(cat "${fragments[@]}")
     grep -qx "CONFIG_VHOST_TASK=y" "$out/.config" || { echo "kernel: CONFIG_VHOST_TASK is off" >&2; missing=1; }
-    [ $missing = 0 ] || exit 1
+    # Configure afresh next time rather than build a kernel without them.
+    [ $missing = 0 ] || { rm -f "$out/.config"; exit 1; }
 fi
 
 echo "kernel: building $variant ($(nproc) jobs)"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what kernel/build.sh and e2e/run.sh need on Debian 12 (bookworm):
 # the 6.12 source, a Rust toolchain whose library source matches it
-# (rustc-web), libclang and bindgen-cli 0.69.5 for the Rust bindings, the C
+# (rustc-web), libclang and bindgen-cli 0.69.5 for the Rust bindings, clang
+# for the debug kernel (KASAN with Rust needs it), the C
 # build tools, busybox for the initramfs, and QEMU 10 from bookworm-backports.
 # Versions are not pinned: security updates replace them. Run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(linux-source-6.12 rustc-web cargo-web rust-web-src libstd-rust-web-dev libclang-19-dev
+packages=(linux-source-6.12 rustc-web cargo-web rust-web-src libstd-rust-web-dev libclang-19-dev clang-19 lld-19 llvm-19
     build-essential bc flex bison libelf-dev libssl-dev cpio xz-utils busybox-static python3 util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" > /dev/null 2>&1 || missing+=("$p"); done

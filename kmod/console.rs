@@ -1,230 +1,330 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The console device's part (as vsock.c is vsock's): the backend ioctl that
-//! attaches the output file, and transmitq processing: each chain validated
-//! whole, its bytes copied from the owner's memory and written to the file.
+//! The console device on the vhost core (as vsock.c is vsock's): its one
+//! ioctl, which attaches the file transmitq's bytes go to, and transmitq
+//! processing: each chain validated whole, then its buffers written to the
+//! file straight from the owner's memory, never waiting on the file, within
+//! a budget of chains and bytes per run.
 
 use kernel::bindings;
-use kernel::error::code::*;
+use kernel::error::{code::*, to_result};
 use kernel::prelude::*;
 
-use crate::uapi::VringFile;
-use crate::vhost::{errno, read, FileRef, Inner, VhostConsole, RECEIVEQ, TRANSMITQ};
+use crate::poll::Poll;
+use crate::refs::FileRef;
+use crate::sys::{self, EPOLLIN, EPOLLOUT};
+use crate::uapi::*;
+use crate::vhost::{errno, read, Device, VhostDev, Vq, Worker, NUM_QUEUES};
 use crate::vring::{translate, QueueError, Region, Vring, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
 
-/// Chains handled per worker run before others get the CPU (vhost's weight).
+pub(crate) const RECEIVEQ: usize = 0;
+pub(crate) const TRANSMITQ: usize = 1;
+/// Chains per worker run before others get the CPU (vhost-net's VHOST_NET_PKT_WEIGHT).
 const WEIGHT: usize = 256;
-/// Chains gathered into one write to the output file.
+/// Bytes per worker run (vhost-net's and vsock's VHOST_*_WEIGHT, 0x80000).
+const BYTE_WEIGHT: usize = 0x80000;
+/// Chains gathered into one write to the file.
 const BATCH: usize = 16;
-const FMODE_WRITE: u32 = 1 << 1;
-const FMODE_CAN_WRITE: u32 = 1 << 18;
-const FMODE_STREAM: u32 = 1 << 21;
-const ITER_SOURCE: u32 = 1;
+/// §2.7.5: a chain holds at most 2^32 bytes.
+const MAX_CHAIN_BYTES: u64 = 1 << 32;
 
-/// The output file of transmitq and the chains gathered for it.
-pub(crate) struct Backend {
-    file: FileRef,
-    /// The buffers of the gathered chains, as owner addresses: the file
-    /// copies straight from the owner's memory, as vhost-net hands its
-    /// socket user iovecs.
-    iov: KVec<bindings::iovec>,
-    /// Heads of the gathered chains, to be used once written.
-    heads: KVec<u16>,
-    output_failed: bool,
+pub(crate) struct Console {
+    /// Per queue, the backend file while the worker waits for it to become
+    /// ready (EPOLLOUT for transmitq). Under that queue's mutex.
+    polls: [Poll; NUM_QUEUES],
 }
 
-// SAFETY: the iovecs are plain addresses into the owner's memory, only used
+#[derive(Default)]
+pub(crate) struct ConsoleQueue {
+    output: Option<Output>,
+}
+
+/// transmitq's file and the chains gathered for it.
+struct Output {
+    file: FileRef,
+    batch: Batch,
+    failed: bool,
+}
+
+/// Chains taken from the ring, to be written and then used, in order. A batch
+/// may outlive a run: when the file is full, or the run is over budget.
+struct Batch {
+    /// The chains' buffers as owner addresses: the file copies straight from
+    /// the owner's memory, as vhost-net hands its socket user iovecs. Up to
+    /// twice the queue size (32768): a KVVec, as vhost's iov arrays.
+    iov: KVVec<bindings::iovec>,
+    heads: KVec<u16>,
+    total: usize,
+    written: usize,
+}
+
+/// What one run did.
+#[derive(Default)]
+struct Run {
+    chains: usize,
+    bytes: usize,
+    used: bool,
+    /// Stopped over budget with work left.
+    more: bool,
+}
+
+// SAFETY: the iovecs are plain addresses into the owner's memory, used only
 // by the worker, in that memory's context.
-unsafe impl Send for Backend {}
+unsafe impl Send for Output {}
 
-impl Backend {
-    fn new(file: FileRef, num: u16) -> Result<Self> {
-        Ok(Backend {
-            file,
-            // Room for a batch of short chains, or one chain as long as the queue.
-            iov: KVec::with_capacity(usize::from(num).max(BATCH) * 2, GFP_KERNEL)?,
-            heads: KVec::with_capacity(BATCH, GFP_KERNEL)?,
-            output_failed: false,
-        })
-    }
-
-    /// Drains transmitq with notifications off (§2.7.10), up to WEIGHT
-    /// chains. Returns whether work is left and whether anything was used.
-    fn transmit(&mut self, vq: &mut Vring, mem: &[Region]) -> Result<(bool, bool), QueueError> {
-        let mut used = false;
-        let result = self.gather(vq, mem, &mut used);
-        // Chains checked before an error are still written and used.
-        self.flush(vq, &mut used)?;
-        result.map(|more| (more, used))
-    }
-
-    fn gather(&mut self, vq: &mut Vring, mem: &[Region], used: &mut bool) -> Result<bool, QueueError> {
-        vq.set_notify(false)?;
-        for _ in 0..WEIGHT {
-            if vq.pending()? == 0 {
-                self.flush(vq, used)?;
-                if vq.busy_poll()? {
-                    continue;
-                }
-                if !vq.set_notify(true)? {
-                    return Ok(false);
-                }
-                vq.set_notify(false)?;
-                continue;
-            }
-            if self.heads.len() == BATCH || self.iov.capacity() - self.iov.len() < usize::from(vq.num) {
-                self.flush(vq, used)?;
-            }
-            let head = vq.next_head()?;
-            self.read_chain(vq, mem, head)?;
-            self.heads.push(head, GFP_KERNEL).map_err(|_| QueueError::Fault("batch"))?;
-        }
-        Ok(true)
-    }
-
-    /// Checks the whole chain before any byte moves, appending its buffers to `iov`.
-    fn read_chain(&mut self, vq: &Vring, mem: &[Region], head: u16) -> Result<(), QueueError> {
-        let start = self.iov.len();
-        let mut index = head;
-        loop {
-            if self.iov.len() - start == usize::from(vq.num) {
-                return Err(self.drop_from(start, QueueError::Loop { head, num: vq.num }));
-            }
-            let d = vq.desc(index).map_err(|e| self.drop_from(start, e))?;
-            if d.flags & VRING_DESC_F_INDIRECT != 0 {
-                return Err(self.drop_from(start, QueueError::Indirect { index }));
-            }
-            if d.flags & VRING_DESC_F_WRITE != 0 {
-                return Err(self.drop_from(start, QueueError::WriteOnly { index }));
-            }
-            let Some(user) = translate(mem, d.addr, d.len) else {
-                return Err(self.drop_from(start, QueueError::OutsideMemory { index, addr: d.addr, len: d.len }));
-            };
-            let iov = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
-            // Capacity was checked before the chain started: no allocation.
-            self.iov.push(iov, GFP_KERNEL).map_err(|_| QueueError::Fault("batch"))?;
-            if d.flags & VRING_DESC_F_NEXT == 0 {
-                return Ok(());
-            }
-            if d.next >= vq.num {
-                return Err(self.drop_from(start, QueueError::NextOutOfRange { index, next: d.next, num: vq.num }));
-            }
-            index = d.next;
-        }
-    }
-
-    /// Forgets the buffers of a rejected chain.
-    fn drop_from(&mut self, start: usize, e: QueueError) -> QueueError {
-        // SAFETY: shrinking; `iovec` is Copy, nothing to drop.
-        unsafe { self.iov.set_len(start) };
-        e
-    }
-
-    /// Writes the gathered chains to the output file and marks them used. A
-    /// failing output is reported once and then skipped, as a line nobody
-    /// listens to; the guest goes on.
-    fn flush(&mut self, vq: &mut Vring, used: &mut bool) -> Result<(), QueueError> {
-        if self.heads.is_empty() {
-            return Ok(());
-        }
-        let total: usize = self.iov.iter().map(|v| v.iov_len).sum();
-        if !self.output_failed && total > 0 {
-            let file = self.file.as_ptr();
-            // SAFETY: an all-zero iov_iter is a valid value for iov_iter_init to fill.
-            let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
-            // SAFETY: `iov` holds `len` initialized iovecs of owner addresses;
-            // the worker runs in the owner's address space, and a bad address
-            // fails the copy (EFAULT) rather than touching anything else.
-            unsafe { bindings::iov_iter_init(&mut iter, ITER_SOURCE, self.iov.as_ptr(), self.iov.len() as _, total) };
-            let mut left = total;
-            while left > 0 {
-                // SAFETY: we hold a reference to `file`, checked writable in
-                // set_backend; stream files take no position (ksys_write).
-                let written = unsafe {
-                    let pos = if (*file).f_mode & FMODE_STREAM != 0 { core::ptr::null_mut() } else { &mut (*file).f_pos };
-                    bindings::vfs_iter_write(file, &mut iter, pos, 0)
-                };
-                if written <= 0 {
-                    pr_warn!("vhost-console: output failed (error {}); dropping further output\n", written);
-                    self.output_failed = true;
-                    break;
-                }
-                left -= written as usize;
-            }
-        }
-        for &head in self.heads.iter() {
-            // The device wrote nothing into these device-readable buffers.
-            vq.add_used(head, 0)?;
-            *used = true;
-        }
+impl Batch {
+    fn clear(&mut self) {
         // SAFETY: shrinking; both hold Copy values.
         unsafe {
             self.iov.set_len(0);
             self.heads.set_len(0);
         }
-        Ok(())
+        self.total = 0;
+        self.written = 0;
     }
 }
 
-impl VhostConsole {
-    /// VHOST_CONSOLE_SET_BACKEND: attach (or with fd -1 detach) transmitq's
-    /// output file. Any file open for writing will do.
-    pub(crate) fn set_backend(&self, inner: &mut Inner, arg: usize) -> Result {
-        let f: VringFile = read(arg)?;
-        match f.index as usize {
-            TRANSMITQ => {}
-            RECEIVEQ => return Err(EINVAL), // receiveq has no output
-            _ => return Err(errno(bindings::ENOBUFS)),
-        }
-        if f.fd == -1 {
-            inner.backend = None;
-            return Ok(());
-        }
-        let file = FileRef::get(f.fd)?;
-        // SAFETY: we hold a reference to the file; f_op is set for open files.
-        let (mode, write_iter) = unsafe { ((*file.as_ptr()).f_mode, (*(*file.as_ptr()).f_op).write_iter) };
-        if mode & (FMODE_WRITE | FMODE_CAN_WRITE) != FMODE_WRITE | FMODE_CAN_WRITE {
-            return Err(EBADF);
-        }
-        // vfs_iter_write needs it; a file with only ->write cannot be a backend.
-        if write_iter.is_none() {
-            return Err(EINVAL);
-        }
-        let vq = &inner.vqs[TRANSMITQ];
-        if !vq.configured() {
-            return Err(EFAULT);
-        }
-        inner.backend = Some(Backend::new(file, vq.num)?);
-        // Buffers may already be waiting.
-        self.kick(TRANSMITQ);
-        Ok(())
+impl Output {
+    fn new(file: FileRef, num: u16) -> Result<Self> {
+        Ok(Output {
+            file,
+            batch: Batch {
+                // Room for a batch of short chains, or one chain as long as the queue.
+                iov: KVVec::with_capacity(usize::from(num).max(BATCH) * 2, GFP_KERNEL)?,
+                heads: KVec::with_capacity(BATCH, GFP_KERNEL)?,
+                total: 0,
+                written: 0,
+            },
+            failed: false,
+        })
     }
 
-    /// Runs transmitq; returns whether work is left (over budget).
-    pub(crate) fn handle_transmitq(&self) -> bool {
-        let mut guard = self.inner.lock();
-        let inner = &mut *guard;
-        let vq = &mut inner.vqs[TRANSMITQ];
-        let Some(backend) = inner.backend.as_mut() else { return false };
-        if vq.broken || !vq.configured() {
-            return false;
+    /// Gives the chains of an unfinished batch back to the ring.
+    fn abandon(&mut self, ring: &mut Vring) {
+        ring.discard(self.batch.heads.len() as u16);
+        self.batch.clear();
+    }
+
+    /// Drains transmitq with notifications off (§2.7.10), within the budget.
+    fn transmit(&mut self, ring: &mut Vring, mem: &[Region], poll: &Poll, worker: &Worker) -> Result<Run, QueueError> {
+        let mut run = Run::default();
+        // Waiting for the file is over: this run looks for itself (vhost-net
+        // stops its socket poll while it runs, and restarts it on EAGAIN).
+        poll.stop();
+        if !self.flush(ring, &mut run, poll, worker)? {
+            return Ok(run);
         }
-        match backend.transmit(vq, &inner.mem) {
-            Ok((more, used)) => {
-                if used {
-                    inner.notify_driver(TRANSMITQ);
+        ring.set_notify(false)?;
+        loop {
+            if run.chains >= WEIGHT || run.bytes >= BYTE_WEIGHT {
+                run.more = true;
+                return Ok(run);
+            }
+            if ring.pending()? == 0 {
+                if !self.flush(ring, &mut run, poll, worker)? {
+                    return Ok(run);
                 }
-                more
+                if ring.busy_poll()? {
+                    continue;
+                }
+                if !ring.set_notify(true)? {
+                    return Ok(run);
+                }
+                ring.set_notify(false)?;
+                continue;
+            }
+            let b = &self.batch;
+            if b.heads.len() == BATCH || b.iov.capacity() - b.iov.len() < usize::from(ring.num) || b.total >= BYTE_WEIGHT {
+                if !self.flush(ring, &mut run, poll, worker)? {
+                    return Ok(run);
+                }
+            }
+            let head = ring.next_head()?;
+            if let Err(e) = self.gather(ring, mem, head) {
+                ring.discard(1);
+                return Err(e);
+            }
+            run.chains += 1;
+        }
+    }
+
+    /// Checks the whole chain before any byte moves and adds it to the batch.
+    fn gather(&mut self, ring: &Vring, mem: &[Region], head: u16) -> Result<(), QueueError> {
+        let b = &mut self.batch;
+        let start = b.iov.len();
+        let result = (|| {
+            let mut index = head;
+            let mut bytes = 0u64;
+            loop {
+                if b.iov.len() - start == usize::from(ring.num) {
+                    return Err(QueueError::Loop { head, num: ring.num });
+                }
+                let d = ring.desc(index)?;
+                if d.flags & VRING_DESC_F_INDIRECT != 0 {
+                    return Err(QueueError::Indirect { index });
+                }
+                if d.flags & VRING_DESC_F_WRITE != 0 {
+                    return Err(QueueError::WriteOnly { index });
+                }
+                let Some(user) = translate(mem, d.addr, d.len) else {
+                    return Err(QueueError::OutsideMemory { index, addr: d.addr, len: d.len });
+                };
+                bytes += u64::from(d.len);
+                if bytes > MAX_CHAIN_BYTES {
+                    return Err(QueueError::ChainTooLarge { head });
+                }
+                let iov = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
+                // Capacity was checked before the chain started: no allocation.
+                b.iov.push(iov, GFP_KERNEL).map_err(|_| QueueError::Fault("batch"))?;
+                if d.flags & VRING_DESC_F_NEXT == 0 {
+                    return Ok(bytes as usize);
+                }
+                if d.next >= ring.num {
+                    return Err(QueueError::NextOutOfRange { index, next: d.next, num: ring.num });
+                }
+                index = d.next;
+            }
+        })();
+        match result {
+            Ok(bytes) => {
+                b.heads.push(head, GFP_KERNEL).map_err(|_| QueueError::Fault("batch"))?;
+                b.total += bytes;
+                Ok(())
             }
             Err(e) => {
-                // vhost's vq_err: report, signal the err eventfd, and stop the
-                // queue until it is set up again.
-                pr_warn!("vhost-console: transmitq: {}; queue stopped\n", e);
-                vq.broken = true;
-                if let Some(err) = &inner.errs[TRANSMITQ] {
-                    err.signal();
+                // SAFETY: shrinking back to before the chain; iovec is Copy.
+                unsafe { b.iov.set_len(start) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes what is left of the batch, then marks its chains used. Returns
+    /// false if it stopped first: the file is full (the poll will queue the
+    /// work when it has room) or the run is over budget (`run.more`). A failed
+    /// file is reported once and then skipped, as a line nobody listens to.
+    fn flush(&mut self, ring: &mut Vring, run: &mut Run, poll: &Poll, worker: &Worker) -> Result<bool, QueueError> {
+        let b = &mut self.batch;
+        while b.written < b.total && !self.failed {
+            if run.bytes >= BYTE_WEIGHT {
+                run.more = true;
+                return Ok(false);
+            }
+            let count = (b.total - b.written).min(BYTE_WEIGHT - run.bytes);
+            // SAFETY: `iov` holds `len` initialized iovecs of owner addresses
+            // adding up to `total`; the worker runs in the owner's address
+            // space, and a bad address fails the copy (EFAULT), nothing else.
+            // The file is referenced and was checked in SET_BACKEND.
+            let n = unsafe {
+                sys::vhost_console_write(self.file.as_ptr(), b.iov.as_ptr(), b.iov.len(), b.total, b.written, count)
+            };
+            if n > 0 {
+                b.written += n as usize;
+                run.bytes += n as usize;
+            } else if n == -(bindings::EAGAIN as isize) {
+                // Full: wait for room, as vhost-net does for its socket.
+                match poll.start(self.file.clone(), worker) {
+                    Ok(()) => return Ok(false),
+                    Err(e) => output_failed(&mut self.failed, e.to_errno() as isize),
                 }
+            } else {
+                output_failed(&mut self.failed, n);
+            }
+        }
+        for (k, &head) in b.heads.iter().enumerate() {
+            // The device wrote nothing into these device-readable buffers.
+            if let Err(e) = ring.add_used(head, 0) {
+                ring.discard((b.heads.len() - k) as u16);
+                b.clear();
+                return Err(e);
+            }
+            run.used = true;
+        }
+        b.clear();
+        Ok(true)
+    }
+
+}
+
+fn output_failed(failed: &mut bool, error: isize) {
+    pr_warn!("vhost-console: output failed (error {}); dropping further output\n", error);
+    *failed = true;
+}
+
+impl Device for Console {
+    type Queue = ConsoleQueue;
+    const NAME: &'static CStr = kernel::c_str!("vhost-console");
+    const QUEUE_NAMES: [&'static str; NUM_QUEUES] = ["receiveq", "transmitq"];
+    const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER;
+
+    fn new() -> impl PinInit<Self, Error> {
+        Console { polls: [Poll::new(RECEIVEQ, EPOLLIN), Poll::new(TRANSMITQ, EPOLLOUT)] }
+    }
+
+    fn handle_kick(&self, worker: &Worker, index: usize, vq: &mut Vq<ConsoleQueue>) -> bool {
+        // receiveq kicks need nothing: the device has no input to give.
+        if index != TRANSMITQ || vq.ring.broken {
+            return false;
+        }
+        let Some(output) = vq.device.output.as_mut() else { return false };
+        match output.transmit(&mut vq.ring, &vq.mem, &self.polls[TRANSMITQ], worker) {
+            Ok(run) => {
+                if run.used {
+                    vq.signal_used();
+                }
+                run.more
+            }
+            Err(e) => {
+                output.abandon(&mut vq.ring);
+                vq.fail(Self::NAME, Self::QUEUE_NAMES[index], e);
                 false
             }
         }
+    }
+
+    fn busy(queue: &ConsoleQueue) -> bool {
+        queue.output.is_some()
+    }
+
+    fn stop_queue(&self, index: usize, _queue: &mut ConsoleQueue) {
+        self.polls[index].stop();
+    }
+
+    /// VHOST_CONSOLE_SET_BACKEND: attach transmitq's file (fd -1 detaches).
+    fn ioctl(vhost: &VhostDev<Self>, cmd: u32, arg: usize) -> Result {
+        if cmd != VHOST_CONSOLE_SET_BACKEND {
+            return Err(ENOTTY);
+        }
+        let f: VringFile = read(arg)?;
+        match f.index as usize {
+            TRANSMITQ => {}
+            RECEIVEQ => return Err(EINVAL), // no input yet
+            _ => return Err(errno(bindings::ENOBUFS)),
+        }
+        let file = match f.fd {
+            -1 => None,
+            fd => {
+                let file = FileRef::get(fd)?;
+                // SAFETY: the file is referenced.
+                to_result(unsafe { sys::vhost_console_check_output(file.as_ptr()) })?;
+                Some(file)
+            }
+        };
+        let mut guard = vhost.vq(TRANSMITQ).lock();
+        let vq = &mut *guard;
+        // The old file first: stop waiting on it; the chains it did not finish
+        // go back to the ring (a new file writes them again, whole).
+        vhost.device.polls[TRANSMITQ].stop();
+        if let Some(mut old) = vq.device.output.take() {
+            old.abandon(&mut vq.ring);
+        }
+        let Some(file) = file else { return Ok(()) };
+        if !vq.ring.configured() || !vq.ring.access_ok() {
+            return Err(EFAULT);
+        }
+        vq.device.output = Some(Output::new(file, vq.ring.num)?);
+        drop(guard);
+        // Buffers may be waiting already.
+        vhost.worker().queue(TRANSMITQ);
+        Ok(())
     }
 }

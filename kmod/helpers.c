@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * One-line wrappers for static inline kernel functions, which bindgen does
- * not turn into Rust bindings.
+ * Wrappers for what bindgen cannot hand to Rust: static inline functions and
+ * macros (FMODE_*, S_ISREG, current), and the few places where the module
+ * reaches into a struct whose layout a 6.12.y point release may change
+ * (struct file, struct iov_iter). Each is the kernel's own code, called the
+ * way its in-tree users call it; policy stays in Rust.
  */
 
+#include <linux/fs.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
 #include <linux/uaccess.h>
 
 #include "helpers.h"
@@ -23,6 +29,22 @@ __poll_t vhost_console_vfs_poll(struct file *file, struct poll_table_struct *pt)
 	return vfs_poll(file, pt);
 }
 
+/* What ep_poll_callback does on POLLFREE, with the wait-queue lock held by the waker. */
+void vhost_console_wait_detach(struct wait_queue_entry *wq_entry)
+{
+	list_del_init(&wq_entry->entry);
+}
+
+void vhost_console_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void vhost_console_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
 bool vhost_console_access_ok(unsigned long addr, unsigned long size)
 {
 	return access_ok((const void __user *)addr, size);
@@ -38,6 +60,26 @@ void vhost_console_set_running(void)
 	__set_current_state(TASK_RUNNING);
 }
 
+void vhost_console_cond_resched(void)
+{
+	cond_resched();
+}
+
+bool vhost_console_need_resched(void)
+{
+	return need_resched();
+}
+
+bool vhost_console_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+bool vhost_console_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
 int vhost_console_get_user_u16(u16 *value, const u16 __user *addr)
 {
 	return get_user(*value, addr);
@@ -46,4 +88,67 @@ int vhost_console_get_user_u16(u16 *value, const u16 __user *addr)
 int vhost_console_put_user_u16(u16 value, u16 __user *addr)
 {
 	return put_user(value, addr);
+}
+
+struct file *vhost_console_get_file(struct file *file)
+{
+	return get_file(file);
+}
+
+/*
+ * Whether the worker may write to @file: open for writing with ->write_iter,
+ * and either able to refuse to wait (FMODE_NOWAIT: pipes, sockets, /dev/null,
+ * /dev/vmm-console) or storage, whose writes wait only for the disk (as a
+ * vhost-scsi or loop worker does). -EINVAL for anything that may block
+ * indefinitely on another party (a tty, a FIFO's peer, a character device).
+ */
+int vhost_console_check_output(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+
+	if (!(file->f_mode & FMODE_WRITE) || !(file->f_mode & FMODE_CAN_WRITE))
+		return -EBADF;
+	if (!file->f_op->write_iter)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_NOWAIT) && !S_ISREG(mode) && !S_ISBLK(mode))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Writes @count bytes of the @total bytes in @iov, starting @skip bytes in,
+ * without waiting where the file can refuse to (RWF_NOWAIT: -EAGAIN then).
+ * The file position is taken and updated as ksys_write does (fdget_pos):
+ * under f_pos_lock for files that share a position, none for streams.
+ */
+ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
+			    size_t total, size_t skip, size_t count)
+{
+	rwf_t flags = (file->f_mode & FMODE_NOWAIT) ? RWF_NOWAIT : 0;
+	bool lock = file->f_mode & FMODE_ATOMIC_POS;
+	struct iov_iter iter;
+	loff_t pos, *ppos = NULL;
+	ssize_t ret;
+
+	iov_iter_init(&iter, ITER_SOURCE, iov, nr_segs, total);
+	iov_iter_advance(&iter, skip);
+	iov_iter_truncate(&iter, count);
+	if (lock)
+		mutex_lock(&file->f_pos_lock);
+	if (!(file->f_mode & FMODE_STREAM)) {
+		pos = file->f_pos;
+		ppos = &pos;
+	}
+	ret = vfs_iter_write(file, &iter, ppos, flags);
+	if (ppos && ret > 0)
+		file->f_pos = pos;
+	if (lock)
+		mutex_unlock(&file->f_pos_lock);
+	return ret;
+}
+
+/* /dev/vmm-console never waits for a reader: RWF_NOWAIT writes are welcome. */
+void vhost_console_set_nowait(struct file *file)
+{
+	file->f_mode |= FMODE_NOWAIT;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Wrappers for static inline kernel functions; declared in Rust too (vhost.rs, output.rs). */
+/* Wrappers the Rust code declares too (kernel.rs lists them with their callers). */
 #ifndef VHOST_CONSOLE_HELPERS_H
 #define VHOST_CONSOLE_HELPERS_H
 
@@ -10,10 +10,22 @@
 void vhost_console_init_waitqueue_func_entry(struct wait_queue_entry *wq_entry, wait_queue_func_t func);
 void vhost_console_init_poll_funcptr(poll_table *pt, poll_queue_proc qproc);
 __poll_t vhost_console_vfs_poll(struct file *file, struct poll_table_struct *pt);
+void vhost_console_wait_detach(struct wait_queue_entry *wq_entry);
+void vhost_console_rcu_read_lock(void);
+void vhost_console_rcu_read_unlock(void);
 bool vhost_console_access_ok(unsigned long addr, unsigned long size);
 size_t vhost_console_iov_iter_count(const struct iov_iter *i);
 void vhost_console_set_running(void);
+void vhost_console_cond_resched(void);
+bool vhost_console_need_resched(void);
+bool vhost_console_signal_pending(void);
+bool vhost_console_fatal_signal_pending(void);
 int vhost_console_get_user_u16(u16 *value, const u16 __user *addr);
 int vhost_console_put_user_u16(u16 value, u16 __user *addr);
+struct file *vhost_console_get_file(struct file *file);
+int vhost_console_check_output(struct file *file);
+ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
+			    size_t total, size_t skip, size_t count);
+void vhost_console_set_nowait(struct file *file);
 
 #endif

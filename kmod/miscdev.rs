@@ -16,6 +16,8 @@ pub(crate) struct Registration<T> {
     #[pin]
     misc: Opaque<bindings::miscdevice>,
     fops: bindings::file_operations,
+    /// Whether misc_register succeeded: only then may drop deregister.
+    registered: bool,
     #[pin]
     pub(crate) data: T,
 }
@@ -30,8 +32,8 @@ impl<T> Registration<T> {
         data: impl PinInit<T, Error>,
     ) -> Result<Pin<KBox<Self>>> {
         fops.owner = module.as_ptr();
-        let this = KBox::pin_init(
-            try_pin_init!(Self { misc: Opaque::uninit(), fops, data <- data }),
+        let mut this = KBox::pin_init(
+            try_pin_init!(Self { misc: Opaque::uninit(), fops, registered: false, data <- data }),
             GFP_KERNEL,
         )?;
         let misc = this.misc.get();
@@ -46,6 +48,8 @@ impl<T> Registration<T> {
         // SAFETY: `misc` is initialized and stays pinned until `drop`
         // deregisters it; `fops` lives in the same allocation.
         to_result(unsafe { bindings::misc_register(misc) })?;
+        // SAFETY: a plain field; nothing is moved out of the pinned box.
+        unsafe { this.as_mut().get_unchecked_mut().registered = true };
         Ok(this)
     }
 
@@ -66,8 +70,10 @@ impl<T> Registration<T> {
 #[pinned_drop]
 impl<T> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: registered in `register`; deregistered only here.
-        unsafe { bindings::misc_deregister(self.misc.get()) };
+        if self.registered {
+            // SAFETY: registered in `register`; deregistered only here.
+            unsafe { bindings::misc_deregister(self.misc.get()) };
+        }
     }
 }
 

@@ -7,6 +7,10 @@
 //! ends. When the buffer is full the oldest bytes are overwritten, as in the
 //! kernel log: a writer (the vhost worker) never waits for a reader, so a
 //! guest cannot stall on a console nobody reads.
+//!
+//! The one mutex guards only the ring, never a user copy: bytes go through a
+//! page-sized bounce buffer, so a reader or writer whose memory faults slowly
+//! (userfaultfd, a FUSE mapping) delays nobody else.
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -14,12 +18,11 @@ use kernel::sync::Mutex;
 use kernel::uaccess::UserSlice;
 
 use crate::miscdev::Registration;
+use crate::sys;
 
 pub(crate) const CAPACITY: usize = 64 * 1024;
-
-extern "C" {
-    fn vhost_console_iov_iter_count(i: *const bindings::iov_iter) -> usize;
-}
+/// Bytes moved per lock hold, through the bounce buffer.
+const CHUNK: usize = 4096;
 
 struct Ring {
     buf: KVec<u8>,
@@ -29,17 +32,28 @@ struct Ring {
 }
 
 impl Ring {
-    /// The free space after the newest byte, up to the end of the array.
-    fn tail_space(&self) -> (usize, usize) {
-        let tail = (self.head + self.len) % CAPACITY;
-        (tail, CAPACITY - tail)
-    }
-
-    /// Makes room for `n` bytes by dropping the oldest.
-    fn reserve(&mut self, n: usize) {
-        let overflow = (self.len + n).saturating_sub(CAPACITY);
+    /// Appends `data` (at most CAPACITY bytes), dropping the oldest bytes to
+    /// make room.
+    fn push(&mut self, data: &[u8]) {
+        let overflow = (self.len + data.len()).saturating_sub(CAPACITY);
         self.head = (self.head + overflow) % CAPACITY;
         self.len -= overflow;
+        let tail = (self.head + self.len) % CAPACITY;
+        let first = data.len().min(CAPACITY - tail);
+        self.buf[tail..tail + first].copy_from_slice(&data[..first]);
+        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+        self.len += data.len();
+    }
+
+    /// Moves up to `out.len()` of the oldest bytes into `out`.
+    fn pop(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len);
+        let first = n.min(CAPACITY - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        self.head = (self.head + n) % CAPACITY;
+        self.len -= n;
+        n
     }
 }
 
@@ -58,52 +72,68 @@ impl OutputBuffer {
     /// Appends what `iter` holds; returns the number of bytes taken.
     fn write_iter(&self, iter: *mut bindings::iov_iter) -> isize {
         // SAFETY: the VFS passes a valid iterator.
-        let mut left = unsafe { vhost_console_iov_iter_count(iter) };
-        let total = left;
-        let mut ring = self.ring.lock();
-        // Only the last CAPACITY bytes of a large write can survive.
-        while left > CAPACITY {
-            let mut scratch = [0u8; 256];
-            let n = (left - CAPACITY).min(scratch.len());
-            // SAFETY: `scratch` holds `n` bytes; `iter` is valid.
-            let copied = unsafe { bindings::_copy_from_iter(scratch.as_mut_ptr().cast(), n, iter) };
-            if copied != n {
-                return -(bindings::EFAULT as isize);
-            }
-            left -= n;
+        let total = unsafe { sys::vhost_console_iov_iter_count(iter) };
+        // Only the last CAPACITY bytes of a large write can survive: skip the
+        // rest without copying it.
+        if total > CAPACITY {
+            // SAFETY: `iter` is valid and holds `total` bytes.
+            unsafe { bindings::iov_iter_advance(iter, total - CAPACITY) };
         }
+        let mut bounce = match KVec::from_elem(0u8, CHUNK, GFP_KERNEL) {
+            Ok(b) => b,
+            Err(_) => return -(bindings::ENOMEM as isize),
+        };
+        let mut left = total.min(CAPACITY);
         while left > 0 {
-            let (tail, space) = ring.tail_space();
-            let n = left.min(space);
-            ring.reserve(n);
-            // SAFETY: `tail + n <= CAPACITY`, inside `buf`; `iter` is valid.
-            let dst = unsafe { ring.buf.as_mut_ptr().add(tail) };
-            // SAFETY: as above.
-            let copied = unsafe { bindings::_copy_from_iter(dst.cast(), n, iter) };
-            ring.len += copied;
+            let n = left.min(CHUNK);
+            // SAFETY: `bounce` holds CHUNK >= n bytes; `iter` is valid.
+            let copied = unsafe { bindings::_copy_from_iter(bounce.as_mut_ptr().cast(), n, iter) };
+            self.ring.lock().push(&bounce[..copied]);
             left -= copied;
             if copied != n {
-                return if total == left { -(bindings::EFAULT as isize) } else { (total - left) as isize };
+                // A fault in the writer's memory: report what was taken.
+                return if left == total.min(CAPACITY) { -(bindings::EFAULT as isize) } else { (total - left) as isize };
             }
+            if left > 0 && sys::fatal_signal_pending() {
+                return (total - left) as isize;
+            }
+            sys::cond_resched();
         }
         total as isize
     }
 
     /// Moves up to `len` of the oldest bytes to user memory at `addr`.
     fn read(&self, addr: usize, len: usize) -> Result<usize> {
-        let mut ring = self.ring.lock();
-        let n = len.min(ring.len);
-        let first = n.min(CAPACITY - ring.head);
-        let mut writer = UserSlice::new(addr, n).writer();
-        writer.write_slice(&ring.buf[ring.head..ring.head + first])?;
-        writer.write_slice(&ring.buf[..n - first])?;
-        ring.head = (ring.head + n) % CAPACITY;
-        ring.len -= n;
-        Ok(n)
+        let mut bounce = KVec::from_elem(0u8, CHUNK, GFP_KERNEL)?;
+        let mut writer = UserSlice::new(addr, len).writer();
+        let mut done = 0;
+        while done < len {
+            let n = self.ring.lock().pop(&mut bounce[..(len - done).min(CHUNK)]);
+            if n == 0 {
+                break;
+            }
+            // Bytes taken from the ring are the reader's: a fault loses them,
+            // as a faulting read of the kernel log does.
+            writer.write_slice(&bounce[..n])?;
+            done += n;
+            if sys::fatal_signal_pending() {
+                break;
+            }
+            sys::cond_resched();
+        }
+        Ok(done)
     }
 }
 
 pub(crate) type OutputDevice = Registration<OutputBuffer>;
+
+unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> core::ffi::c_int {
+    // Writes never wait for a reader: the vhost worker may write here with
+    // RWF_NOWAIT. misc_open has already set private_data.
+    // SAFETY: `file` is being opened and is ours to configure.
+    unsafe { sys::vhost_console_set_nowait(file) };
+    0
+}
 
 unsafe extern "C" fn read(file: *mut bindings::file, buf: *mut kernel::ffi::c_char, len: usize, _pos: *mut bindings::loff_t) -> isize {
     // SAFETY: `file` is open on /dev/vmm-console, whose private_data misc_open set.
@@ -122,6 +152,7 @@ unsafe extern "C" fn write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings:
 
 pub(crate) fn fops() -> bindings::file_operations {
     bindings::file_operations {
+        open: Some(open),
         read: Some(read),
         write_iter: Some(write_iter),
         llseek: Some(bindings::noop_llseek),

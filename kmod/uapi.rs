@@ -83,12 +83,8 @@ pub(crate) const VHOST_GET_VRING_BUSYLOOP_TIMEOUT: u32 = _IOW::<VringState>(VHOS
 /// as VHOST_NET_SET_BACKEND attaches a socket. Only transmitq (1) has one.
 pub(crate) const VHOST_CONSOLE_SET_BACKEND: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x50);
 
-/// `VHOST_VRING_F_LOG`: dirty logging, not supported.
-pub(crate) const VHOST_VRING_F_LOG: u32 = 1;
-
-/// Feature bits the device offers (virtio_config.h).
+/// Feature bits (virtio_config.h).
 pub(crate) const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 pub(crate) const VIRTIO_F_IN_ORDER: u64 = 1 << 35;
-pub(crate) const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER;
 
 const _: () = assert!(size_of::<VringAddr>() == 40 && size_of::<MemoryRegion>() == 32);

@@ -6,9 +6,11 @@
 //! transmitq into the attached file. /dev/vmm-console is a ring buffer that
 //! file can be.
 //!
-//! Files: vhost.rs (the vhost core: owner, memory, vring ioctls, polling,
-//! worker), vring.rs (ring access), console.rs (the device), output.rs
-//! (/dev/vmm-console), miscdev.rs (misc device registration), uapi.rs (ABI).
+//! Files: vhost.rs (the vhost core: owner, worker, memory table, vring
+//! ioctls, the `Device` trait), vring.rs (ring access), poll.rs (waiting on
+//! a file), console.rs (the console device), output.rs (/dev/vmm-console),
+//! miscdev.rs (misc device registration), refs.rs (counted references),
+//! sys.rs (what helpers.c wraps), uapi.rs (the ioctl ABI).
 
 use core::pin::Pin;
 use kernel::prelude::*;
@@ -16,6 +18,9 @@ use kernel::prelude::*;
 mod console;
 mod miscdev;
 mod output;
+mod poll;
+mod refs;
+mod sys;
 mod uapi;
 mod vhost;
 mod vring;
@@ -41,7 +46,7 @@ impl kernel::Module for VhostConsoleModule {
             module,
             output::OutputBuffer::new()?,
         )?;
-        let vhost = miscdev::Registration::register(kernel::c_str!("vhost-console"), vhost::fops(), module, ())?;
+        let vhost = miscdev::Registration::register(kernel::c_str!("vhost-console"), vhost::fops::<console::Console>(), module, ())?;
         pr_info!("/dev/vhost-console and /dev/vmm-console ready\n");
         Ok(VhostConsoleModule { _vhost: vhost, _output: output })
     }

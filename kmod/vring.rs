@@ -11,6 +11,8 @@ use kernel::prelude::*;
 use kernel::types::{AsBytes, FromBytes};
 use kernel::uaccess::UserSlice;
 
+use crate::sys;
+
 pub(crate) const VRING_DESC_F_NEXT: u16 = 1;
 pub(crate) const VRING_DESC_F_WRITE: u16 = 2;
 pub(crate) const VRING_DESC_F_INDIRECT: u16 = 4;
@@ -50,6 +52,7 @@ pub(crate) enum QueueError {
     Indirect { index: u16 },
     WriteOnly { index: u16 },
     OutsideMemory { index: u16, addr: u64, len: u32 },
+    ChainTooLarge { head: u16 },
 }
 
 impl fmt::Display for QueueError {
@@ -71,6 +74,7 @@ impl fmt::Display for QueueError {
             Self::OutsideMemory { index, addr, len } => {
                 write!(f, "descriptor {index}: buffer {addr:#x}+{len:#x} is outside the memory table")
             }
+            Self::ChainTooLarge { head } => write!(f, "descriptor chain from {head} holds more than 4 GiB"),
         }
     }
 }
@@ -91,7 +95,7 @@ pub(crate) fn translate(mem: &[Region], addr: u64, len: u32) -> Option<usize> {
 }
 
 /// A queue's configuration and the device's position in it.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Vring {
     /// Queue size; 0 until SET_VRING_NUM.
     pub(crate) num: u16,
@@ -110,18 +114,13 @@ pub(crate) struct Vring {
     pub(crate) busyloop_timeout: u32,
 }
 
-extern "C" {
-    fn vhost_console_get_user_u16(value: *mut u16, addr: usize) -> core::ffi::c_int;
-    fn vhost_console_put_user_u16(value: u16, addr: usize) -> core::ffi::c_int;
-}
-
 /// Reads a ring index or flags word the driver may be writing right now: one
 /// aligned 16-bit load (get_user), as vhost does. A user copy may move it a
 /// byte at a time, and a torn index is a lie about the ring.
 fn read_u16(addr: usize, what: &'static str) -> Result<u16, QueueError> {
     let mut value = 0;
     // SAFETY: get_user checks the address and faults safely; `value` is ours.
-    match unsafe { vhost_console_get_user_u16(&mut value, addr) } {
+    match unsafe { sys::vhost_console_get_user_u16(&mut value, addr) } {
         0 => Ok(value),
         _ => Err(QueueError::Fault(what)),
     }
@@ -131,7 +130,7 @@ fn read_u16(addr: usize, what: &'static str) -> Result<u16, QueueError> {
 /// store (put_user); see `read_u16`.
 fn write_u16(addr: usize, value: u16, what: &'static str) -> Result<(), QueueError> {
     // SAFETY: put_user checks the address and faults safely.
-    match unsafe { vhost_console_put_user_u16(value, addr) } {
+    match unsafe { sys::vhost_console_put_user_u16(value, addr) } {
         0 => Ok(()),
         _ => Err(QueueError::Fault(what)),
     }
@@ -148,6 +147,23 @@ fn write<T: AsBytes>(addr: usize, value: &T, what: &'static str) -> Result<(), Q
 impl Vring {
     pub(crate) fn configured(&self) -> bool {
         self.num != 0 && self.desc != 0 && self.avail != 0 && self.used != 0
+    }
+
+    /// Whether the three rings, at the current size, lie in user memory
+    /// (vhost's vq_access_ok). Every access checks again; this makes a bad
+    /// setup an ioctl error instead of a stopped queue.
+    pub(crate) fn access_ok(&self) -> bool {
+        let num = usize::from(self.num);
+        [(self.desc, 16 * num), (self.avail, 6 + 2 * num), (self.used, 6 + 8 * num)]
+            .into_iter()
+            // SAFETY: access_ok only compares the range with the user address limit.
+            .all(|(addr, size)| addr != 0 && unsafe { sys::vhost_console_access_ok(addr, size) })
+    }
+
+    /// Gives back the last `n` chains taken and not used, so that the driver
+    /// sees them again after the queue restarts (vhost_discard_vq_desc).
+    pub(crate) fn discard(&mut self, n: u16) {
+        self.last_avail = self.last_avail.wrapping_sub(n);
     }
 
     /// Entries the driver has made available and the device not yet taken.
@@ -184,8 +200,12 @@ impl Vring {
         write(slot, &UsedElem { id: head.into(), len }, "used ring")?;
         // The element before the index that exposes it.
         fence(Ordering::Release);
-        self.used_idx = self.used_idx.wrapping_add(1);
-        write_u16(self.used + 2, self.used_idx, "used index")
+        let idx = self.used_idx.wrapping_add(1);
+        write_u16(self.used + 2, idx, "used index")?;
+        // Only a published entry counts: GET_VRING_BASE after a failure then
+        // still matches what the driver saw.
+        self.used_idx = idx;
+        Ok(())
     }
 
     /// Asks the driver not to notify while the device drains (§2.7.10).
@@ -203,7 +223,8 @@ impl Vring {
 
     /// Polls the empty ring for up to `busyloop_timeout` µs, with
     /// notifications still off: a driver that posts buffers steadily then
-    /// never has to kick. Returns whether buffers arrived.
+    /// never has to kick. Stops early when another task wants the CPU or a
+    /// signal is pending (vhost_can_busy_poll). Returns whether buffers arrived.
     pub(crate) fn busy_poll(&self) -> Result<bool, QueueError> {
         if self.busyloop_timeout == 0 {
             return Ok(false);
@@ -215,7 +236,7 @@ impl Vring {
                 return Ok(true);
             }
             // SAFETY: as above.
-            if unsafe { kernel::bindings::ktime_get() } > deadline {
+            if unsafe { kernel::bindings::ktime_get() } > deadline || sys::need_resched() || sys::signal_pending() {
                 return Ok(false);
             }
             core::hint::spin_loop();

@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod loader;
 pub mod stats;
+pub mod timer;
 pub mod virtio;
 pub mod vm;
 

@@ -39,7 +39,8 @@ const EM_386: u16 = 3;
 const EM_X86_64: u16 = 62;
 
 fn field(image: &[u8], at: usize, len: usize) -> Result<u64, LoadError> {
-    let bytes = image.get(at..at + len).ok_or(LoadError::Malformed("truncated header"))?;
+    let bytes =
+        at.checked_add(len).and_then(|end| image.get(at..end)).ok_or(LoadError::Malformed("truncated header"))?;
     let mut v = [0u8; 8];
     v[..len].copy_from_slice(bytes);
     Ok(u64::from_le_bytes(v))
@@ -87,25 +88,27 @@ pub fn load(image: &[u8], mem: &GuestMemoryMmap, ram: u64) -> Result<Image, Load
 
     let mut segments = Vec::new();
     for i in 0..phnum {
-        let at = phoff
+        // The header's bytes first: field offsets within it cannot overflow.
+        let ph = phoff
             .checked_add(i * phentsize)
             .and_then(|at| usize::try_from(at).ok())
+            .and_then(|at| image.get(at..)?.get(..phentsize as usize))
             .ok_or(LoadError::Malformed("program headers out of range"))?;
-        if field(image, at, 4)? as u32 != PT_LOAD {
+        if field(ph, 0, 4)? as u32 != PT_LOAD {
             continue;
         }
         let seg = match mode {
             Mode::Protected32 => Segment {
-                offset: field(image, at + 4, 4)?,
-                addr: field(image, at + 12, 4)?,
-                filesz: field(image, at + 16, 4)?,
-                memsz: field(image, at + 20, 4)?,
+                offset: field(ph, 4, 4)?,
+                addr: field(ph, 12, 4)?,
+                filesz: field(ph, 16, 4)?,
+                memsz: field(ph, 20, 4)?,
             },
             Mode::Long64 => Segment {
-                offset: field(image, at + 8, 8)?,
-                addr: field(image, at + 24, 8)?,
-                filesz: field(image, at + 32, 8)?,
-                memsz: field(image, at + 40, 8)?,
+                offset: field(ph, 8, 8)?,
+                addr: field(ph, 24, 8)?,
+                filesz: field(ph, 32, 8)?,
+                memsz: field(ph, 40, 8)?,
             },
         };
         check_segment(&seg, image.len() as u64, ram, boot::reserved(mode))?;
@@ -219,5 +222,21 @@ mod tests {
         short.truncate(short.len() - 1);
         assert_eq!(load_image(&short), Err(LoadError::Malformed("segment data beyond the end of the file")));
         assert_eq!(load_image(&elf32(0x1000, 16, 16, 0x3000)), Err(LoadError::BadEntry(0x3000)));
+    }
+
+    #[test]
+    fn program_headers_at_the_end_of_the_address_space_are_rejected() {
+        let mut far = elf32(0x1000, 16, 16, 0x1000);
+        far[28..32].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        assert_eq!(load_image(&far), Err(LoadError::Malformed("program headers out of range")));
+        // ELF64: a phoff that overflowed `offset + len` in the header parse.
+        let mut elf64 = vec![0u8; 64];
+        elf64[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+        elf64[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
+        elf64[18..20].copy_from_slice(&EM_X86_64.to_le_bytes());
+        elf64[32..40].copy_from_slice(&(u64::MAX - 2).to_le_bytes()); // phoff
+        elf64[54..56].copy_from_slice(&56u16.to_le_bytes());
+        elf64[56..58].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(load_image(&elf64), Err(LoadError::Malformed("program headers out of range")));
     }
 }

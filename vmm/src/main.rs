@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use argh::FromArgs;
 use vmm::virtio::console::Console;
+use vmm::virtio::vhost_console::MAX_POLL_US;
 use vmm::virtio::VirtioDevice;
 use vmm::vm::{self, Config, Vm};
 
@@ -37,7 +38,7 @@ struct Args {
     #[argh(switch)]
     stats: bool,
     /// vhost mode: how long the kernel worker polls an empty queue before it
-    /// sleeps, in microseconds (default 0: sleep at once)
+    /// sleeps, in microseconds, at most 1000000 (default 0: sleep at once)
     #[argh(option, default = "0")]
     poll_us: u32,
 }
@@ -83,6 +84,9 @@ fn run(args: &Args) -> Result<(), String> {
     let start = Instant::now();
     if args.poll_us != 0 && !args.vhost {
         return Err("--poll-us applies to the kernel worker: it needs --vhost".into());
+    }
+    if args.poll_us > MAX_POLL_US {
+        return Err(format!("--poll-us must be at most {MAX_POLL_US} (one second)"));
     }
     let image = match &args.guest {
         Some(path) => read_guest(path, args.mem)?,

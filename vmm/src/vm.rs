@@ -11,6 +11,7 @@ use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRe
 use crate::boot;
 use crate::loader::{self, LoadError};
 use crate::stats::Stats;
+use crate::timer::KickTimer;
 use crate::virtio::mmio::{MmioTransport, MMIO_WINDOW_SIZE};
 use crate::virtio::vhost_console::{VhostConsole, VhostError};
 use crate::virtio::VirtioDevice;
@@ -52,7 +53,13 @@ pub enum VmError {
     Vhost(#[from] VhostError),
     #[error("KVM: cannot register the QueueNotify ioeventfd: {0}")]
     IoEvent(kvm_ioctls::Error),
+    #[error("cannot create the vCPU kick timer: {0}")]
+    Timer(std::io::Error),
 }
+
+/// How soon a queue that stopped at its budget runs again, if the guest
+/// makes no exit before.
+const RESUME_DELAY: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Offset of QueueNotify in the virtio-mmio window.
 const QUEUE_NOTIFY: u64 = 0x050;
@@ -136,7 +143,23 @@ impl<D: VirtioDevice> Vm<D> {
 
     /// Runs the vCPU until the guest halts.
     pub fn run(&mut self) -> Result<(), VmError> {
+        // Made on first use, on this (the vCPU's) thread.
+        let mut kick: Option<KickTimer> = None;
         loop {
+            if kick.is_some() {
+                // A kick that ended the last KVM_RUN is used up.
+                self.vcpu.set_kvm_immediate_exit(0);
+            }
+            if self.console.has_pending_work() {
+                // Any exit is a chance to go on; the timer makes sure of one.
+                self.console.resume(&self.mem);
+                if self.console.has_pending_work() {
+                    if kick.is_none() {
+                        kick = Some(KickTimer::new(&mut self.vcpu).map_err(VmError::Timer)?);
+                    }
+                    kick.as_ref().expect("made above").arm(RESUME_DELAY);
+                }
+            }
             match self.vcpu.run() {
                 Ok(VcpuExit::MmioRead(addr, data)) => {
                     self.stats.exits_mmio += 1;

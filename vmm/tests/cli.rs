@@ -103,6 +103,11 @@ fn poll_us_needs_vhost() {
         &vmm(&["--poll-us", "50"]),
         "vmm: error: --poll-us applies to the kernel worker: it needs --vhost",
     );
+    // Checked before /dev/vhost-console is opened: the kernel's bound.
+    assert_one_line_error(
+        &vmm(&["--vhost", "--poll-us", "4000000000"]),
+        "vmm: error: --poll-us must be at most 1000000 (one second)",
+    );
 }
 
 #[test]

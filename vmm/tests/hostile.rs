@@ -117,9 +117,21 @@ const CASES: &[Case] = &[
         name: "unknown-register",
         warnings: &[
             "virtio-mmio: read of unknown register 0x0a8 ignored",
-            "virtio-mmio: write to unknown register 0x0c0 ignored",
+            "virtio-mmio: write to unknown register 0x0c4 ignored",
         ],
         report: None,
+    },
+    Case {
+        name: "reset-after-error",
+        warnings: &[
+            "virtio-mmio: queue 1: descriptor 0: buffer 0x40000000+0x10 is outside guest memory; device needs reset",
+        ],
+        report: Some("guest: hostile: status 0x00000000"),
+    },
+    Case {
+        name: "disable-then-post",
+        warnings: &["virtio-mmio: QueueNotify for queue 1 ignored: no such enabled queue"],
+        report: Some("guest: hostile: used 0x00000000"),
     },
     Case {
         name: "outside-window",
@@ -184,4 +196,50 @@ fn an_unknown_case_is_reported_by_the_guest() {
     let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=nonsense"]);
     assert!(out.status.success());
     assert_eq!(stderr_lines(&out)[0], "guest: hostile: unknown case");
+}
+
+#[test]
+fn a_chain_over_all_of_ram_is_written_a_budget_at_a_time() {
+    // 16 descriptors each covering the whole 16 MiB: 256 MiB for one kick,
+    // written 512 KiB per run while the guest keeps running.
+    let out = vmm(&[
+        "--guest",
+        &guest("hostile.elf"),
+        "--cmdline",
+        "case=huge-chain",
+        "--console-out",
+        "/dev/null",
+        "--stats",
+    ]);
+    let lines = stderr_lines(&out);
+    assert!(out.status.success(), "{}", lines.join("\n"));
+    for want in ["queue notifications: 1", "used notifications: 1", "console bytes: 268435456"] {
+        assert!(lines.iter().any(|l| l == want), "{want}: {}", lines.join("\n"));
+    }
+}
+
+#[test]
+fn the_vmm_stays_killable_while_a_4_gib_chain_streams() {
+    use std::time::{Duration, Instant};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(["--mem", "256", "--guest", &guest("hostile.elf"), "--cmdline", "case=huge-chain len=256M"])
+        .args(["--console-out", "/dev/null"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn a_kick_storm_without_buffers_changes_nothing() {
+    let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=kick-storm kicks=2000", "--stats"]);
+    let lines = stderr_lines(&out);
+    assert!(out.status.success(), "{}", lines.join("\n"));
+    assert_eq!(out.stdout, b"survived\n");
+    // 2000 empty kicks and the one for "survived".
+    assert!(lines.iter().any(|l| l == "queue notifications: 2001"), "{}", lines.join("\n"));
 }

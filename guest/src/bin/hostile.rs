@@ -9,7 +9,7 @@ use guest::boot::{halt, BootInfo};
 use guest::console::{Console, TRANSMITQ};
 use guest::debug;
 use guest::mmio::{self, Mmio};
-use guest::virtqueue::{Desc, AVAIL_OFFSET, TRANSMITQ_PAGE, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
+use guest::virtqueue::{Desc, AVAIL_OFFSET, TRANSMITQ_PAGE, USED_OFFSET, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
 
 guest::entry!(main);
 
@@ -36,6 +36,45 @@ fn main(boot: &BootInfo) -> ! {
         b"write-only-desc" => chain(&[desc_ok(VIRTQ_DESC_F_WRITE, 0)], 0, 1),
         b"head-out-of-range" => chain(&[desc_ok(0, 0)], SIZE + 1, 1),
         b"avail-idx-jump" => chain(&[desc_ok(0, 0)], 0, SIZE + 1),
+        // Output amplification: every descriptor covers all of RAM (`len=`,
+        // default 16M), one kick. The device works through it a budget at a
+        // time and uses it at last; the guest halts when it is used.
+        b"huge-chain" => huge_chain(boot.param_u32("len").unwrap_or(16 << 20)),
+        // A queue error, then a reset without reading Status first: Status
+        // must read 0 afterwards (§2.4), whenever the device noticed the error.
+        b"reset-after-error" => {
+            let _console = Console::init().unwrap_or_else(|e| e.fail());
+            post(desc(0x4000_0000, 16, 0, 0));
+            DEV.notify(TRANSMITQ);
+            settle();
+            DEV.reset();
+            report()
+        }
+        // QueueReady = 0, then a valid buffer and a notification: the device
+        // must not touch the disabled queue (§4.2.2.1).
+        b"disable-then-post" => {
+            let _console = Console::init().unwrap_or_else(|e| e.fail());
+            DEV.write(mmio::QUEUE_SEL, TRANSMITQ.into());
+            DEV.write(mmio::QUEUE_READY, 0);
+            post(desc_ok(0, 0));
+            DEV.notify(TRANSMITQ);
+            settle();
+            debug::write(b"hostile: used ");
+            // SAFETY: the used index, in the transmitq page.
+            debug::write_hex(
+                unsafe { core::ptr::read_volatile((TRANSMITQ_PAGE + USED_OFFSET + 2) as *const u16) }.into(),
+            );
+            debug::fail(b"")
+        }
+        // `kicks=` notifications (default 10000) with no buffer posted.
+        b"kick-storm" => {
+            let mut console = Console::init().unwrap_or_else(|e| e.fail());
+            for _ in 0..boot.param_u32("kicks").unwrap_or(10_000) {
+                DEV.notify(TRANSMITQ);
+            }
+            console.write(b"survived\n");
+            halt()
+        }
         // Queue configuration.
         b"queue-size-zero" => queue_setup(0, true),
         b"queue-size-not-pow2" => queue_setup(3, true),
@@ -67,7 +106,7 @@ fn main(boot: &BootInfo) -> ! {
         }
         b"unknown-register" => {
             let _ = DEV.read(0x0a8);
-            DEV.write(0x0c0, 1);
+            DEV.write(0x0c4, 1);
             survive()
         }
         b"outside-window" => {
@@ -122,6 +161,45 @@ fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
     DEV.notify(TRANSMITQ);
     wait_for_reset();
     report()
+}
+
+/// Puts `d` at descriptor 0 and makes it available, without a notification.
+fn post(d: Desc) {
+    let page = TRANSMITQ_PAGE;
+    // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
+    unsafe {
+        core::ptr::write_volatile(page as *mut Desc, d);
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 4) as *mut u16, 0);
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, 1);
+    }
+}
+
+/// Gives a device that works asynchronously (vhost) time to act, without
+/// reading Status: 2000 register reads, each an exit.
+fn settle() {
+    for _ in 0..2000 {
+        let _ = DEV.read(mmio::MAGIC_VALUE);
+    }
+}
+
+fn huge_chain(len: u32) -> ! {
+    let _console = Console::init().unwrap_or_else(|e| e.fail());
+    let page = TRANSMITQ_PAGE;
+    // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
+    unsafe {
+        for i in 0..SIZE {
+            let flags = if i + 1 < SIZE { VIRTQ_DESC_F_NEXT } else { 0 };
+            core::ptr::write_volatile((page as *mut Desc).add(i.into()), desc(0, len, flags, i + 1));
+        }
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 4) as *mut u16, 0);
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, 1);
+    }
+    DEV.notify(TRANSMITQ);
+    // SAFETY: the used index, in the transmitq page.
+    while unsafe { core::ptr::read_volatile((page + USED_OFFSET + 2) as *const u16) } != 1 {
+        core::hint::spin_loop();
+    }
+    halt()
 }
 
 /// Programs transmitq with `num` entries, with or without ring addresses.

@@ -37,6 +37,8 @@ pub enum QueueError {
     WriteOnly { index: u16 },
     #[error("descriptor {index} is device-readable on a queue the device only writes")]
     ReadOnly { index: u16 },
+    #[error("descriptor chain from {head} holds more than 4 GiB")]
+    ChainTooLarge { head: u16 },
     #[error("guest memory access failed: {0}")]
     Memory(String),
 }
@@ -76,7 +78,8 @@ pub fn pop_head(queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<Option<u16>,
 
 /// Reads the chain that starts at `head` into `out`, validating every
 /// descriptor: index in range, no loop, no indirect table, the expected
-/// direction, and the buffer inside guest memory without overflow.
+/// direction, the buffer inside guest memory without overflow, and at most
+/// 2^32 bytes in all (§2.7.5).
 pub fn read_chain(
     queue: &Queue,
     mem: &GuestMemoryMmap,
@@ -95,6 +98,7 @@ pub fn read_chain(
         Direction::DeviceWrites => Permissions::Write,
     };
     let mut index = head;
+    let mut total = 0u64;
     loop {
         // A chain visits each descriptor at most once, so more than `size`
         // descriptors means a loop.
@@ -119,6 +123,10 @@ pub fn read_chain(
         }
         if !mem.check_range(desc.addr(), len as usize, access) {
             return Err(QueueError::OutsideMemory { index, addr, len });
+        }
+        total += u64::from(len);
+        if total > 1 << 32 {
+            return Err(QueueError::ChainTooLarge { head });
         }
         out.push(Buffer { addr: desc.addr(), len });
         if flags & VRING_DESC_F_NEXT == 0 {
@@ -210,6 +218,24 @@ mod tests {
         assert_eq!(self_loop, Err(QueueError::ChainTooLong { head: 0, size: SIZE }));
         let table: Vec<_> = (0..SIZE).map(|i| (0x1000, 1, NEXT, (i + 1) % SIZE)).collect();
         assert_eq!(walk(&table, 3, Direction::DeviceReads), Err(QueueError::ChainTooLong { head: 3, size: SIZE }));
+    }
+
+    #[test]
+    fn chains_over_four_gib_are_rejected() {
+        // 2^32 - 1 bytes and 1 more is the limit; 2 more is over. The buffers
+        // must lie in memory: a sparse 8 GiB mapping, never touched.
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 33)]).unwrap();
+        let big = u32::MAX;
+        let mut queue = setup(&mem, &[(0x1000, big, NEXT, 1), (0x1000, 1, 0, 0)], 0, 1);
+        let head = pop_head(&mut queue, &mem).unwrap().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(read_chain(&queue, &mem, head, Direction::DeviceReads, &mut out), Ok(()), "exactly 2^32 bytes");
+        let mut queue = setup(&mem, &[(0x1000, big, NEXT, 1), (0x1000, 2, 0, 0)], 0, 1);
+        let head = pop_head(&mut queue, &mem).unwrap().unwrap();
+        assert_eq!(
+            read_chain(&queue, &mem, head, Direction::DeviceReads, &mut out),
+            Err(QueueError::ChainTooLarge { head: 0 })
+        );
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! but nothing is sent to the guest yet.
 
 use std::fs::File;
+use std::sync::atomic::Ordering;
 
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{Bytes, GuestMemoryMmap};
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::chain::{pop_head, read_chain, Buffer, Direction};
-use super::{QueueError, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
+use super::{QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
 use crate::stats::Stats;
 use crate::warn;
 
@@ -39,10 +40,19 @@ pub fn emergency_byte(offset: u64, data: &[u8]) -> Option<u8> {
     (offset == EMERG_WR_OFFSET && (1..=4).contains(&data.len())).then(|| data[0])
 }
 
+/// What one run may do before the guest gets the vCPU back: as many chains
+/// and bytes as the kernel's worker does per run (vhost-net's weights). The
+/// rest waits for the transport to run the queue again.
+pub const WEIGHT: usize = 256;
+pub const BYTE_WEIGHT: usize = 0x80000;
+
 pub struct Console {
     out: File,
-    /// Scratch space for a chain's buffers, reused across chains.
+    /// The buffers of the chain being written, reused across chains.
     buffers: Vec<Buffer>,
+    /// A chain that a run left half written: its head, and the bytes of it
+    /// already out. Its buffers are in `buffers`.
+    partial: Option<(u16, usize)>,
     output_failed: bool,
     /// Bytes written to the output, for statistics.
     pub bytes_out: u64,
@@ -50,36 +60,91 @@ pub struct Console {
 
 impl Console {
     pub fn new(out: File) -> Self {
-        Console { out, buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()), output_failed: false, bytes_out: 0 }
+        Console {
+            out,
+            buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
+            partial: None,
+            output_failed: false,
+            bytes_out: 0,
+        }
     }
 
-    /// Writes one guest buffer to the output, straight from guest memory. A
-    /// failed output (closed pipe, full disk) is reported once; the guest
-    /// keeps running as if the line had no listener.
-    fn emit(&mut self, mem: &GuestMemoryMmap, buf: Buffer) {
-        self.bytes_out += u64::from(buf.len);
+    /// Writes `len` guest bytes at `addr` to the output, straight from guest
+    /// memory. A failed output (closed pipe, full disk) is reported once; the
+    /// guest keeps running as if the line had no listener.
+    fn emit(&mut self, mem: &GuestMemoryMmap, addr: GuestAddress, len: usize) {
+        self.bytes_out += len as u64;
         if self.output_failed {
             return;
         }
-        if let Err(e) = mem.write_all_volatile_to(buf.addr, &mut self.out, buf.len as usize) {
+        if let Err(e) = mem.write_all_volatile_to(addr, &mut self.out, len) {
             warn!("virtio-console: console output failed ({e}); dropping further output");
             self.output_failed = true;
         }
     }
 
+    /// Writes the chain in `buffers` from byte `done` on, while `bytes` is
+    /// under the budget. Returns how far it got if it stopped before the end.
+    fn emit_chain(&mut self, mem: &GuestMemoryMmap, mut done: usize, bytes: &mut usize) -> Option<usize> {
+        let buffers = std::mem::take(&mut self.buffers);
+        let mut start = 0;
+        let mut stopped = None;
+        for buf in &buffers {
+            let len = buf.len as usize;
+            if done < start + len {
+                let skip = done - start;
+                let n = (len - skip).min(BYTE_WEIGHT.saturating_sub(*bytes));
+                self.emit(mem, buf.addr.unchecked_add(skip as u64), n);
+                *bytes += n;
+                done += n;
+                if skip + n < len {
+                    stopped = Some(done);
+                    break;
+                }
+            }
+            start += len;
+        }
+        self.buffers = buffers;
+        stopped
+    }
+
     /// Drains transmitq with the usual suppression loop: notifications off,
     /// drain, on again, and drain once more if the driver raced us (§2.7.10).
-    fn process_transmitq(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
-        let mut used = false;
-        loop {
-            queue.disable_notification(mem)?;
-            while let Some(head) = pop_head(queue, mem)? {
-                let mut buffers = std::mem::take(&mut self.buffers);
-                read_chain(queue, mem, head, Direction::DeviceReads, &mut buffers)?;
-                for &buf in &buffers {
-                    self.emit(mem, buf);
+    /// Stops at the budget, keeping a half-written chain for the next run.
+    fn process_transmitq(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
+        let (mut used, mut chains, mut bytes) = (false, 0, 0);
+        let mut more = false;
+        if let Some((head, done)) = self.partial.take() {
+            match self.emit_chain(mem, done, &mut bytes) {
+                Some(done) => {
+                    self.partial = Some((head, done));
+                    return Ok(QueueRun { notify: false, more: true });
                 }
-                self.buffers = buffers;
+                None => {
+                    queue.add_used(mem, head, 0)?;
+                    used = true;
+                }
+            }
+        }
+        'drain: loop {
+            queue.disable_notification(mem)?;
+            loop {
+                if chains == WEIGHT || bytes >= BYTE_WEIGHT {
+                    // Over budget: stop if there is more, else re-check as usual.
+                    if queue.avail_idx(mem, Ordering::Acquire)?.0 != queue.next_avail() {
+                        more = true;
+                        break 'drain;
+                    }
+                    break;
+                }
+                let Some(head) = pop_head(queue, mem)? else { break };
+                read_chain(queue, mem, head, Direction::DeviceReads, &mut self.buffers)?;
+                chains += 1;
+                if let Some(done) = self.emit_chain(mem, 0, &mut bytes) {
+                    self.partial = Some((head, done));
+                    more = true;
+                    break 'drain;
+                }
                 // The device wrote nothing into these device-readable buffers.
                 queue.add_used(mem, head, 0)?;
                 used = true;
@@ -88,7 +153,7 @@ impl Console {
                 break;
             }
         }
-        Ok(used && queue.needs_notification(mem)?)
+        Ok(QueueRun { notify: used && queue.needs_notification(mem)?, more })
     }
 }
 
@@ -130,11 +195,82 @@ impl VirtioDevice for Console {
         stats.console_bytes = Some(self.bytes_out);
     }
 
-    fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Result<QueueRun, QueueError> {
         match index {
             TRANSMITQ_INDEX => self.process_transmitq(queue, mem),
             // receiveq buffers wait for input, which this device does not produce yet.
-            _ => Ok(false),
+            _ => Ok(QueueRun::default()),
         }
+    }
+
+    fn queue_disabled(&mut self, index: usize) {
+        if index == TRANSMITQ_INDEX {
+            self.partial = None;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.partial = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use virtio_bindings::virtio_ring::VRING_DESC_F_NEXT;
+    use virtio_queue::desc::{split::Descriptor, RawDescriptor};
+    use virtio_queue::mock::MockSplitQueue;
+
+    /// A console writing to a fresh temporary file, and that file's path.
+    fn console(name: &str) -> (Console, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!("vmm-console-{name}-{}", std::process::id()));
+        (Console::new(File::create(&path).unwrap()), path)
+    }
+
+    #[test]
+    fn a_chain_larger_than_the_budget_is_written_a_budget_per_run() {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+        let vq = MockSplitQueue::new(&mem, 16);
+        // Two descriptors of 1 MiB + 1 and 1 MiB - 1: 2 MiB, four budgets.
+        let descs = [(0x10_0000, (1 << 20) + 1, VRING_DESC_F_NEXT as u16, 1), (0x20_0000, (1 << 20) - 1, 0, 0)];
+        for (i, (addr, len, flags, next)) in descs.into_iter().enumerate() {
+            vq.desc_table().store(i as u16, RawDescriptor::from(Descriptor::new(addr, len, flags, next))).unwrap();
+        }
+        vq.avail().ring().ref_at(0).unwrap().store(0);
+        vq.avail().idx().store(1);
+        let mut queue = vq.create_queue().unwrap();
+        let (mut c, path) = console("budget");
+        for run in 1..=4 {
+            let result = c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
+            let written = std::fs::metadata(&path).unwrap().len();
+            assert_eq!(written, (run * BYTE_WEIGHT) as u64, "run {run}");
+            assert_eq!(result.more, run < 4, "run {run}");
+            assert_eq!(vq.used().idx().load(), u16::from(run == 4), "used only when whole, run {run}");
+        }
+        // Nothing left: a run with nothing to do.
+        assert!(!c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap().more);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_run_takes_at_most_weight_chains() {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+        let vq = MockSplitQueue::new(&mem, 256);
+        for i in 0..256u16 {
+            vq.desc_table().store(i, RawDescriptor::from(Descriptor::new(0x8_0000, 1, 0, 0))).unwrap();
+            vq.avail().ring().ref_at(i.into()).unwrap().store(i);
+        }
+        vq.avail().idx().store(256);
+        let mut queue = vq.create_queue().unwrap();
+        let (mut c, path) = console("weight");
+        let run = c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
+        assert!(!run.more, "256 chains are one weight");
+        assert_eq!(vq.used().idx().load(), 256);
+        std::fs::remove_file(path).unwrap();
     }
 }

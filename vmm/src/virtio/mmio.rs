@@ -42,6 +42,8 @@ pub struct MmioTransport<D: VirtioDevice> {
     driver_features: u64,
     queue_sel: u32,
     interrupt_status: u32,
+    /// Bit i: queue i stopped at its budget with work left.
+    pending: u32,
     /// QueueNotify writes handled, for statistics.
     pub notifications: u64,
     /// Used-buffer notifications raised, for statistics.
@@ -73,6 +75,12 @@ fn register_name(offset: u64) -> &'static str {
         0x094 => "QueueDriverHigh",
         0x0a0 => "QueueDeviceLow",
         0x0a4 => "QueueDeviceHigh",
+        0x0ac => "SHMSel",
+        0x0b0 => "SHMLenLow",
+        0x0b4 => "SHMLenHigh",
+        0x0b8 => "SHMBaseLow",
+        0x0bc => "SHMBaseHigh",
+        0x0c0 => "QueueReset",
         0x0fc => "ConfigGeneration",
         _ => "an unknown register",
     }
@@ -96,6 +104,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             driver_features: 0,
             queue_sel: 0,
             interrupt_status: 0,
+            pending: 0,
             notifications: 0,
             used_notifications: 0,
         }
@@ -168,7 +177,12 @@ impl<D: VirtioDevice> MmioTransport<D> {
                 self.status
             }
             0x0fc => 0, // the configuration never changes
-            0x014 | 0x020 | 0x024 | 0x030 | 0x038 | 0x050 | 0x064 | 0x080..=0x0a4 => {
+            // No shared memory regions: every SHMSel names one that does not
+            // exist, whose length and base read as -1 (§4.2.2).
+            0x0b0..=0x0bc => u32::MAX,
+            // VIRTIO_F_RING_RESET is not offered: no reset is ever in progress.
+            0x0c0 => 0,
+            0x014 | 0x020 | 0x024 | 0x030 | 0x038 | 0x050 | 0x064 | 0x080..=0x0a4 | 0x0ac => {
                 warn!("virtio-mmio: read of write-only register {} ({offset:#05x}) ignored", register_name(offset));
                 0
             }
@@ -213,7 +227,9 @@ impl<D: VirtioDevice> MmioTransport<D> {
             0x064 => self.interrupt_status &= !value,
             0x070 => self.write_status(value, mem),
             0x080..=0x0a4 if offset % 16 < 8 => self.write_queue_address(offset, value),
-            0x000 | 0x004 | 0x008 | 0x00c | 0x010 | 0x034 | 0x060 | 0x0fc => {
+            0x0ac => {} // selects among no regions
+            0x0c0 => warn!("virtio-mmio: QueueReset write ignored: VIRTIO_F_RING_RESET was not offered"),
+            0x000 | 0x004 | 0x008 | 0x00c | 0x010 | 0x034 | 0x060 | 0x0b0..=0x0bc | 0x0fc => {
                 warn!("virtio-mmio: write to read-only register {} ({offset:#05x}) ignored", register_name(offset));
             }
             _ => warn!("virtio-mmio: write to unknown register {offset:#05x} ignored"),
@@ -231,6 +247,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
     fn needs_reset(&mut self, why: std::fmt::Arguments) {
         warn!("virtio-mmio: {why}; device needs reset");
         self.status |= STATUS_DEVICE_NEEDS_RESET;
+        self.pending = 0;
         if self.status & STATUS_DRIVER_OK != 0 {
             self.interrupt_status |= INT_CONFIG;
         }
@@ -306,8 +323,10 @@ impl<D: VirtioDevice> MmioTransport<D> {
 
     fn write_queue_ready(&mut self, value: u32, mem: &GuestMemoryMmap) {
         if value == 0 {
-            if let Some(q) = self.selected() {
+            if let Some(q) = self.selected().filter(|&q| self.queues[q].ready()) {
                 self.queues[q].set_ready(false);
+                self.pending &= !(1 << q);
+                self.device.queue_disabled(q);
             }
             return;
         }
@@ -334,6 +353,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
         queue
             .try_set_used_ring_address(GuestAddress(setup.device))
             .map_err(|_| format!("used ring {:#x} is not 4-byte aligned", setup.device))?;
+        // virtio-queue reads an available ring at 0 as "never set" and fails
+        // every later access: refuse it here, with the reason.
+        if setup.driver == 0 {
+            return Err("available ring at guest address 0 is not supported".into());
+        }
         queue.set_ready(true);
         if !queue.is_valid(mem) {
             queue.set_ready(false);
@@ -362,13 +386,40 @@ impl<D: VirtioDevice> MmioTransport<D> {
             warn!("virtio-mmio: QueueNotify for queue {q} ignored: no such enabled queue");
             return false;
         }
-        match self.device.process_queue(q, &mut self.queues[q], mem) {
-            Ok(true) => {
-                self.interrupt_status |= INT_USED_RING;
-                self.used_notifications += 1;
-                true
+        self.run_queue(q, mem)
+    }
+
+    /// Whether a queue stopped at its budget with work left: the VMM then
+    /// calls `resume` soon, whether or not the driver notifies again.
+    pub fn has_pending_work(&self) -> bool {
+        self.pending != 0
+    }
+
+    /// Runs each queue that stopped at its budget once more. Returns whether
+    /// a used-buffer notification is due.
+    pub fn resume(&mut self, mem: &GuestMemoryMmap) -> bool {
+        let mut notify = false;
+        for q in 0..self.queues.len() {
+            if self.pending & (1 << q) != 0 && !self.broken() {
+                notify |= self.run_queue(q, mem);
             }
-            Ok(false) => false,
+        }
+        notify
+    }
+
+    fn run_queue(&mut self, q: usize, mem: &GuestMemoryMmap) -> bool {
+        self.pending &= !(1 << q);
+        match self.device.process_queue(q, &mut self.queues[q], mem) {
+            Ok(run) => {
+                if run.more {
+                    self.pending |= 1 << q;
+                }
+                if run.notify {
+                    self.interrupt_status |= INT_USED_RING;
+                    self.used_notifications += 1;
+                }
+                run.notify
+            }
             Err(e) => {
                 self.needs_reset(format_args!("queue {q}: {e}"));
                 false
@@ -455,6 +506,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.driver_features = 0;
         self.queue_sel = 0;
         self.interrupt_status = 0;
+        self.pending = 0;
         self.device.reset();
     }
 }
@@ -653,6 +705,71 @@ mod tests {
         t.read(0x100 + 12, &mut config); // past the console's 12 config bytes
         assert_eq!(config, [0, 0]);
         assert_eq!(read(&mut t, 0x070), 0, "none of this needs a reset");
+    }
+
+    #[test]
+    fn shared_memory_reads_as_no_region_and_queue_reset_is_known() {
+        let (mut t, mem) = setup();
+        write(&mut t, &mem, 0x0ac, 0);
+        for offset in [0x0b0, 0x0b4, 0x0b8, 0x0bc] {
+            assert_eq!(read(&mut t, offset), u32::MAX, "{offset:#x}");
+        }
+        assert_eq!(read(&mut t, 0x0c0), 0);
+        write(&mut t, &mem, 0x0c0, 1);
+        assert_eq!(read(&mut t, 0x070), 0, "ignored, no reset needed");
+    }
+
+    #[test]
+    fn an_available_ring_at_zero_is_refused_when_enabled() {
+        let (mut t, mem) = setup();
+        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
+        write(&mut t, &mem, 0x030, 1);
+        for (offset, value) in [(0x080, 0x5000), (0x090, 0), (0x0a0, 0x5200)] {
+            write(&mut t, &mem, offset, value);
+            write(&mut t, &mem, offset + 4, 0);
+        }
+        write(&mut t, &mem, 0x044, 1);
+        assert_eq!(read(&mut t, 0x044), 0);
+        assert_eq!(read(&mut t, 0x070), 0x4b);
+    }
+
+    #[test]
+    fn a_queue_over_budget_resumes_without_a_notification() {
+        let (mut t, mem) = setup();
+        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
+        setup_queue(&mut t, &mem, 0, 0x5000);
+        setup_queue(&mut t, &mem, 1, 0x6000);
+        write(&mut t, &mem, 0x070, 0x0f);
+        // One 768 KiB buffer: two budgets.
+        mem.write_obj(virtio_queue::desc::split::Descriptor::new(0x8000, 3 << 18, 0, 0), GuestAddress(0x6000)).unwrap();
+        mem.write_obj(1u16, GuestAddress(0x6102)).unwrap();
+        assert!(!t.write(0x050, &1u32.to_le_bytes(), &mem));
+        let mut runs = 1;
+        while t.has_pending_work() {
+            let notify = t.resume(&mem);
+            runs += 1;
+            assert_eq!(notify, !t.has_pending_work(), "the last run uses the chain");
+        }
+        assert_eq!(runs, 2);
+        assert_eq!(t.device().bytes_out, 3 << 18);
+        assert_eq!(mem.read_obj::<u16>(GuestAddress(0x6202)).unwrap(), 1);
+    }
+
+    #[test]
+    fn disabling_a_queue_drops_its_pending_work() {
+        let (mut t, mem) = setup();
+        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
+        setup_queue(&mut t, &mem, 0, 0x5000);
+        setup_queue(&mut t, &mem, 1, 0x6000);
+        write(&mut t, &mem, 0x070, 0x0f);
+        mem.write_obj(virtio_queue::desc::split::Descriptor::new(0x8000, 3 << 18, 0, 0), GuestAddress(0x6000)).unwrap();
+        mem.write_obj(1u16, GuestAddress(0x6102)).unwrap();
+        t.write(0x050, &1u32.to_le_bytes(), &mem);
+        assert!(t.has_pending_work());
+        write(&mut t, &mem, 0x030, 1);
+        write(&mut t, &mem, 0x044, 0);
+        assert!(!t.has_pending_work());
+        assert_eq!(t.device().bytes_out, 1 << 19, "nothing more after QueueReady = 0");
     }
 
     #[test]

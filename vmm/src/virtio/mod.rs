@@ -4,6 +4,7 @@
 pub mod chain;
 pub mod console;
 pub mod mmio;
+pub mod relay;
 pub mod vhost_console;
 
 use virtio_queue::Queue;
@@ -25,6 +26,16 @@ pub const STATUS_FAILED: u32 = 0x80;
 pub const VIRTIO_F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 pub const VIRTIO_F_IN_ORDER: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_IN_ORDER;
 
+/// What one run of a queue did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueRun {
+    /// Buffers were used and the driver wants a used-buffer notification.
+    pub notify: bool,
+    /// The run stopped at its budget with work left: the transport runs the
+    /// queue again soon, without waiting for the driver (vhost's requeue).
+    pub more: bool,
+}
+
 /// What a device implements; the transport does the rest (registers, status,
 /// feature negotiation, queue configuration and validation).
 pub trait VirtioDevice {
@@ -41,10 +52,14 @@ pub trait VirtioDevice {
     /// Writes device-specific configuration at `offset`; false if out of range
     /// or read-only.
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool;
-    /// Handles a driver notification for queue `index`, which the transport
-    /// has checked is ready and validated. Returns whether the driver should
-    /// get a used-buffer notification.
-    fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError>;
+    /// Runs queue `index` after a driver notification, or again after a run
+    /// that stopped at its budget; the transport has checked the queue is
+    /// ready and validated.
+    fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap)
+        -> Result<QueueRun, QueueError>;
+    /// The driver disabled queue `index` (QueueReady = 0): the device must
+    /// not touch it any more (§4.2.2.1).
+    fn queue_disabled(&mut self, _index: usize) {}
     /// The driver set DRIVER_OK: the queues are enabled and checked, the
     /// features final. An error puts the device in DEVICE_NEEDS_RESET.
     fn activate(&mut self, _mem: &GuestMemoryMmap, _queues: &[Queue], _features: u64) -> Result<(), String> {

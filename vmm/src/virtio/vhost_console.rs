@@ -8,6 +8,9 @@
 //! kernel signals the call eventfd when it used buffers (counted here: this
 //! VM has no interrupt controller to route it to) and the err eventfd when it
 //! stopped a queue, which the transport turns into DEVICE_NEEDS_RESET.
+//!
+//! The kernel writes only to outputs that cannot block it for ever; for any
+//! other (a terminal) it is handed a pipe that `Relay` copies to the output.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -24,10 +27,13 @@ use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
 use super::console::{self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE};
-use super::{QueueError, VirtioDevice};
+use super::relay::Relay;
+use super::{QueueError, QueueRun, VirtioDevice};
 use crate::stats::Stats;
 
 pub const DEVICE_PATH: &str = "/dev/vhost-console";
+/// The longest busy-poll window the kernel accepts (µs).
+pub const MAX_POLL_US: u32 = 1_000_000;
 const VHOST_VIRTIO: u32 = 0xaf;
 ioctl_iow_nr!(VHOST_CONSOLE_SET_BACKEND, VHOST_VIRTIO, 0x50, vhost_vring_file);
 // Standard vhost ioctl that the `vhost` crate does not wrap.
@@ -64,10 +70,14 @@ impl VhostKernBackend for Backend {
 }
 
 pub struct VhostConsole {
+    // First: dropped first, so the kernel lets go of the relay's pipe before
+    // the relay waits for its end.
     backend: Backend,
     /// What the kernel offers; the device offers these plus EMERG_WRITE.
     kernel_features: u64,
     out: File,
+    /// The pipe to `out`, once the kernel refused `out` itself.
+    relay: Option<Relay>,
     kicks: [EventFd; 2],
     calls: [EventFd; 2],
     err: EventFd,
@@ -91,6 +101,7 @@ impl VhostConsole {
             backend,
             kernel_features,
             out,
+            relay: None,
             kicks: [eventfd()?, eventfd()?],
             calls: [eventfd()?, eventfd()?],
             err: eventfd()?,
@@ -114,6 +125,35 @@ impl VhostConsole {
 
     fn ioctl<T>(what: &'static str, r: vhost::Result<T>) -> Result<T, String> {
         r.map_err(|e| format!("vhost: {what} failed: {e}"))
+    }
+
+    /// VHOST_CONSOLE_SET_BACKEND for transmitq; fd -1 detaches.
+    fn set_backend(&self, fd: RawFd) -> std::io::Result<()> {
+        let file = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd };
+        // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_file;
+        // the return value is checked.
+        match unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &file) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+
+    /// Attaches the output; one the kernel will not write to (EINVAL: it
+    /// could block the worker) goes through a relay pipe.
+    fn attach_output(&mut self) -> Result<(), String> {
+        if self.relay.is_none() {
+            match self.set_backend(self.out.as_raw_fd()) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    let out = self.out.try_clone().map_err(|e| format!("vhost: cannot share the output: {e}"))?;
+                    self.relay =
+                        Some(Relay::new(out).map_err(|e| format!("vhost: cannot start the output relay: {e}"))?);
+                }
+                Err(e) => return Err(format!("vhost: VHOST_CONSOLE_SET_BACKEND failed: {e}")),
+            }
+        }
+        let fd = self.relay.as_ref().map_or(-1, Relay::fd);
+        self.set_backend(fd).map_err(|e| format!("vhost: VHOST_CONSOLE_SET_BACKEND failed: {e}"))
     }
 }
 
@@ -141,8 +181,12 @@ impl VirtioDevice for VhostConsole {
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
         let Some(byte) = console::emergency_byte(offset, data) else { return false };
-        // Best effort, like the kernel's own output after a failure.
-        let _ = self.out.write_all(&[byte]);
+        // Best effort, like the kernel's own output after a failure; behind
+        // the kernel's bytes if they go through the relay.
+        let _ = match &mut self.relay {
+            Some(relay) => relay.write_all(&[byte]),
+            None => self.out.write_all(&[byte]),
+        };
         true
     }
 
@@ -187,23 +231,24 @@ impl VirtioDevice for VhostConsole {
                 ));
             }
         }
-        let attach = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd: self.out.as_raw_fd() };
-        // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_file;
-        // the return value is checked.
-        let ret = unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &attach) };
-        if ret < 0 {
-            return Err(format!("vhost: VHOST_CONSOLE_SET_BACKEND failed: {}", std::io::Error::last_os_error()));
-        }
-        Ok(())
+        self.attach_output()
     }
 
     fn error(&mut self) -> Option<String> {
         self.err.read().ok().map(|_| "vhost: the kernel stopped a queue (its log says why)".into())
     }
 
-    fn process_queue(&mut self, _: usize, _: &mut Queue, _: &GuestMemoryMmap) -> Result<bool, QueueError> {
+    fn process_queue(&mut self, _: usize, _: &mut Queue, _: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
         // Notifications go to the kernel through the ioeventfds.
-        Ok(false)
+        Ok(QueueRun::default())
+    }
+
+    fn queue_disabled(&mut self, index: usize) {
+        // The kernel must stop touching the ring (§4.2.2.1): without a
+        // backend its worker leaves transmitq alone.
+        if index == TRANSMITQ_INDEX {
+            let _ = self.set_backend(-1);
+        }
     }
 
     fn add_stats(&mut self, stats: &mut Stats) {
@@ -215,8 +260,9 @@ impl VirtioDevice for VhostConsole {
 
     fn reset(&mut self) {
         // Detach the output: the kernel stops processing until the next activation.
-        let detach = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd: -1 };
-        // SAFETY: as in `activate`.
-        let _ = unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &detach) };
+        let _ = self.set_backend(-1);
+        // An error the kernel reported before the reset is the old device's:
+        // after a reset, Status must read 0 (§2.4), not DEVICE_NEEDS_RESET.
+        let _ = self.err.read();
     }
 }

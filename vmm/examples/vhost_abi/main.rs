@@ -1,40 +1,28 @@
-//! Checks /dev/vhost-console's ioctl ABI and /dev/vmm-console from outside,
-//! with raw ioctl numbers from include/uapi/linux/vhost.h (not the `vhost`
-//! crate): the error each bad call must get, ownership, and the ring
-//! buffer's overwrite rule. Run by e2e/in-vm.sh; prints `ok`/`not ok` lines
-//! and exits non-zero on any failure.
+//! Checks /dev/vhost-console and /dev/vmm-console from outside, as a hostile
+//! owner would use them: the error each bad call must get, ownership, the
+//! ring buffer's overwrite rule (here); files of every kind as kicks and
+//! backends, outputs that never drain, huge chains, busy-poll abuse, yields
+//! (hostile.rs); ioctls racing RESET_OWNER (race.rs). Run by e2e/in-vm.sh;
+//! prints `ok`/`not ok` lines and `bench:` figures, and exits non-zero on any
+//! failure.
+
+mod driver;
+mod hostile;
+mod race;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 
-const VHOST: u64 = 0xaf;
+use driver::*;
 
-const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | (VHOST << 8) | nr
-}
-const W: u64 = 1;
-const R: u64 = 2;
-const GET_FEATURES: u64 = ioc(R, 0x00, 8);
-const SET_FEATURES: u64 = ioc(W, 0x00, 8);
-const SET_OWNER: u64 = ioc(0, 0x01, 0);
-const RESET_OWNER: u64 = ioc(0, 0x02, 0);
-const SET_MEM_TABLE: u64 = ioc(W, 0x03, 8);
-const SET_VRING_NUM: u64 = ioc(W, 0x10, 8);
-const SET_VRING_ADDR: u64 = ioc(W, 0x11, 40);
-const SET_VRING_BASE: u64 = ioc(W, 0x12, 8);
-const GET_VRING_BASE: u64 = ioc(R | W, 0x12, 8);
-const SET_VRING_KICK: u64 = ioc(W, 0x20, 8);
-const SET_BACKEND: u64 = ioc(W, 0x50, 8);
-const UNKNOWN: u64 = ioc(W, 0x7f, 8);
-
-struct Checks {
+pub struct Checks {
     failed: usize,
     passed: usize,
 }
 
 impl Checks {
-    fn check(&mut self, what: &str, ok: bool) {
+    pub fn check(&mut self, what: &str, ok: bool) {
         if ok {
             self.passed += 1;
             println!("ok - abi: {what}");
@@ -49,13 +37,18 @@ impl Checks {
         // SAFETY: `arg` points at a buffer at least as large as the command's
         // size (or is deliberately bad, which the kernel must reject).
         let rc = unsafe { libc::ioctl(f.as_raw_fd(), cmd as _, arg) };
-        let got = if rc < 0 { std::io::Error::last_os_error().raw_os_error().unwrap_or(0) } else { 0 };
-        let label = format!("{what} -> {}", if errno == 0 { "0".into() } else { name(errno) });
-        self.check(&if got == errno { label } else { format!("{label} (got {})", name(got)) }, got == errno);
+        let got = if rc < 0 { driver::errno() } else { 0 };
+        self.expect(what, got, errno);
+    }
+
+    /// `got` is the errno `want` (0: success).
+    pub fn expect(&mut self, what: &str, got: i32, want: i32) {
+        let label = format!("{what} -> {}", if want == 0 { "0".into() } else { name(want) });
+        self.check(&if got == want { label } else { format!("{label} (got {})", name(got)) }, got == want);
     }
 }
 
-fn name(errno: i32) -> String {
+pub fn name(errno: i32) -> String {
     match errno {
         0 => "success".into(),
         libc::EPERM => "EPERM".into(),
@@ -67,16 +60,22 @@ fn name(errno: i32) -> String {
         libc::ENOBUFS => "ENOBUFS".into(),
         libc::E2BIG => "E2BIG".into(),
         libc::EOPNOTSUPP => "EOPNOTSUPP".into(),
+        libc::EAGAIN => "EAGAIN".into(),
         n => format!("errno {n}"),
     }
 }
 
-fn words(w: &[u32]) -> Vec<u8> {
-    w.iter().flat_map(|x| x.to_ne_bytes()).collect()
-}
-
 fn main() {
     let mut c = Checks { failed: 0, passed: 0 };
+    basic(&mut c);
+    hostile::run(&mut c);
+    race::run(&mut c);
+    println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
+    std::process::exit(if c.failed == 0 { 0 } else { 1 });
+}
+
+/// The ioctls one by one: each error, ownership, RESET_OWNER; the ring buffer.
+fn basic(c: &mut Checks) {
     let open =
         || OpenOptions::new().read(true).write(true).open("/dev/vhost-console").expect("open /dev/vhost-console");
     let dev = open();
@@ -105,6 +104,10 @@ fn main() {
     c.errno("SET_VRING_NUM from a bad pointer", &dev, SET_VRING_NUM, 8 as *const u8, libc::EFAULT);
     c.errno("SET_VRING_BASE 65536", &dev, SET_VRING_BASE, words(&[1, 65536]).as_ptr(), libc::EINVAL);
     c.errno("SET_VRING_BASE 7", &dev, SET_VRING_BASE, words(&[1, 7]).as_ptr(), 0);
+    for (us, want) in [(4_000_000_000, libc::EINVAL), (1_000_001, libc::EINVAL), (1_000_000, 0), (0, 0)] {
+        let what = format!("SET_VRING_BUSYLOOP_TIMEOUT {us} us");
+        c.errno(&what, &dev, SET_VRING_BUSYLOOP_TIMEOUT, words(&[1, us]).as_ptr(), want);
+    }
     let mut base = words(&[1, 0]);
     c.errno("GET_VRING_BASE", &dev, GET_VRING_BASE, base.as_mut_ptr(), 0);
     c.check("GET_VRING_BASE returns 7", base == words(&[1, 7]));
@@ -134,6 +137,13 @@ fn main() {
         libc::EOPNOTSUPP,
     );
     c.errno(
+        "SET_VRING_ADDR with an unknown flag",
+        &dev,
+        SET_VRING_ADDR,
+        addr(at, at + 0x1000, at + 0x800, 2).as_ptr(),
+        libc::EOPNOTSUPP,
+    );
+    c.errno(
         "SET_VRING_ADDR kernel address",
         &dev,
         SET_VRING_ADDR,
@@ -153,6 +163,9 @@ fn main() {
         t
     };
     c.errno("SET_MEM_TABLE with 65 regions", &dev, SET_MEM_TABLE, table(&[], 65).as_ptr(), libc::E2BIG);
+    let mut padded = table(&[(0, 0x2000, at)], 1);
+    padded[4] = 1;
+    c.errno("SET_MEM_TABLE with non-zero padding", &dev, SET_MEM_TABLE, padded.as_ptr(), libc::EOPNOTSUPP);
     c.errno("SET_MEM_TABLE empty region", &dev, SET_MEM_TABLE, table(&[(0, 0, at)], 1).as_ptr(), libc::EINVAL);
     c.errno(
         "SET_MEM_TABLE overlap",
@@ -218,7 +231,4 @@ fn main() {
     let mut back = Vec::new();
     console.read_to_end(&mut back).unwrap();
     c.check("vmm-console keeps the newest 65536 bytes of 100000", back == data[100_000 - 65_536..]);
-
-    println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
-    std::process::exit(if c.failed == 0 { 0 } else { 1 });
 }
