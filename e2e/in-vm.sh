@@ -5,6 +5,7 @@
 #
 #   in-vm.sh builtin   the module is built into the kernel
 #   in-vm.sh module    the kernel lacks it: insmod/rmmod $MODULE_KO
+#   in-vm.sh debug     as builtin, on the debug kernel (KASAN, lockdep, ...)
 #
 # Environment: VMM (the vmm binary), VHOST_ABI (vmm/examples/vhost_abi.rs,
 # built), GUESTS (directory of guest ELFs),
@@ -13,7 +14,7 @@
 # closing "e2e: N passed, M failed". The runner checks the kernel log (the
 # serial console) for BUG, Oops and WARNING lines.
 set -u
-mode=${1:?usage: in-vm.sh builtin|module}
+mode=${1:?usage: in-vm.sh builtin|module|debug}
 : "${VMM:?}" "${GUESTS:?}"
 T=/tmp/e2e
 mkdir -p "$T"
@@ -213,6 +214,23 @@ write-only-desc|descriptor 0 is device-writable on transmitq
 head-out-of-range|available ring names descriptor 17, beyond the queue size 16
 avail-idx-jump|available index 17 is more than the queue size 16 ahead of 0
 CASES
+    # A reset without reading Status after the kernel stopped a queue: Status
+    # reads 0 (the stale error is drained); QueueReady = 0 detaches the ring.
+    seen=$(dmesg | wc -l)
+    run hostile-reset-after-error --vhost --guest "$GUESTS/hostile.elf" --cmdline "case=reset-after-error"
+    expect_run hostile-reset-after-error "vhost: Status reads 0 after a reset that follows a kernel error" "" \
+        "=== Vhost acceleration enabled ===
+$LIFECYCLE
+guest: hostile: status 0x00000000
+$TAIL"
+    check "vhost: ... and the kernel had stopped the queue before the reset" sh -c "dmesg | tail -n +$((seen + 1)) | \
+        grep -qF 'vhost-console: transmitq: descriptor 0: buffer 0x40000000+0x10 is outside the memory table; queue stopped'"
+    run hostile-disable-then-post --vhost --guest "$GUESTS/hostile.elf" --cmdline "case=disable-then-post"
+    expect_run hostile-disable-then-post "vhost: a buffer posted after QueueReady = 0 is not touched" "" \
+        "=== Vhost acceleration enabled ===
+$LIFECYCLE
+guest: hostile: used 0x00000000
+$TAIL"
     run after-hostile --vhost
     check "vhost hello still works after the hostile cases" [ "$(cat "$T/after-hostile.out")" = "Hello World!" ]
 
@@ -229,7 +247,7 @@ CASES
     # The owner killed while the worker streams a 4 GiB chain.
     "$VMM" --vhost --mem 256 --guest "$GUESTS/hostile.elf" --cmdline "case=huge-chain len=256M" \
         --console-out /dev/vmm-console > /dev/null 2>&1 &
-    usleep 300000
+    sleep 0.3
     t0=$(cut -d' ' -f1 /proc/uptime)
     kill -9 $!
     wait $! 2> /dev/null

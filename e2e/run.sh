@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end test without Nix: builds the 6.12 test kernels (vhost-console
-# built in, and as a module), the out-of-tree vhost_console.ko, the VMM and
-# the guests; boots each kernel under QEMU TCG with `-cpu max` (which emulates
+# built in; as a module; built in on the debug kernel with KASAN, lockdep and
+# the hang detectors), the out-of-tree vhost_console.ko, the VMM and the
+# guests; boots each kernel under QEMU TCG with `-cpu max` (which emulates
 # AMD SVM, so KVM works inside) and runs e2e/in-vm.sh there; then checks the
 # results and the kernel log.
 #
@@ -16,6 +17,7 @@ cd "$repo"
 
 "$repo/kernel/build.sh" builtin
 "$repo/kernel/build.sh" module
+"$repo/kernel/build.sh" debug
 echo "e2e: building kmod/ out of tree"
 PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$build/kernel-module" \
     RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
@@ -70,7 +72,7 @@ boot() {
 
 total_passed=0
 total_failed=0
-for variant in builtin module; do
+for variant in builtin module debug; do
     make_initramfs "$variant"
     log=$build/e2e-$variant.log
     for attempt in 1 2; do
