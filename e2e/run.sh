@@ -94,7 +94,7 @@ for variant in builtin module debug; do
     f=$(echo "$result" | awk '{ print $4 }')
     total_passed=$((total_passed + p))
     total_failed=$((total_failed + f))
-    if grep -nE 'BUG|Oops|WARNING|KASAN|KFENCE|UBSAN|general protection|Call Trace|corruption|INFO: task .* blocked|stall|soft lockup|lockdep|possible recursive locking|circular locking' "$log"; then
+    if grep -nE 'BUG|Oops|WARNING|KASAN|KFENCE|UBSAN|general protection|Call Trace|list_(add|del) corruption|INFO: task .* blocked|detected stall|soft lockup' "$log"; then
         echo "e2e: $variant: the kernel log has a BUG/Oops/WARNING (above)"
         total_failed=$((total_failed + 1))
     fi
