@@ -94,6 +94,16 @@ for variant in builtin module debug; do
     f=$(echo "$result" | awk '{ print $4 }')
     total_passed=$((total_passed + p))
     total_failed=$((total_failed + f))
+    # in-vm.sh's vhost hello with the console (a tty) as stdout: the guest's
+    # line, relayed, and nothing else between the markers.
+    if grep -q '^e2e: tty-hello-start$' "$log" \
+        && [ "$(sed -n '/^e2e: tty-hello-start$/,/^e2e: tty-hello-end$/p' "$log" | sed '1d;$d')" != "Hello World!" ]; then
+        echo "e2e: $variant: the relayed tty output is not exactly the guest's line:"
+        sed -n '/^e2e: tty-hello-start$/,/^e2e: tty-hello-end$/p' "$log"
+        total_failed=$((total_failed + 1))
+    elif grep -q '^e2e: tty-hello-start$' "$log"; then
+        total_passed=$((total_passed + 1))
+    fi
     if grep -nE 'BUG|Oops|WARNING|KASAN|KFENCE|UBSAN|general protection|Call Trace|list_(add|del) corruption|INFO: task .* blocked|detected stall|soft lockup' "$log"; then
         echo "e2e: $variant: the kernel log has a BUG/Oops/WARNING (above)"
         total_failed=$((total_failed + 1))
