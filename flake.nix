@@ -164,52 +164,72 @@
       # Linux 6.12 as nixpkgs configures it, plus kernel/patches/*.patch, kmod/
       # at drivers/vhost_console/ and what the module and the test need (the
       # rest of kernel/config.fragment is tinyconfig's minimum, which the
-      # nixpkgs configuration already has).
-      linux = pkgs.linuxKernel.kernels.linux_6_12;
+      # nixpkgs configuration already has). The NixOS test's kernel: the
+      # module is built in.
       kernelPatchFiles = lib.filter (lib.hasSuffix ".patch") (lib.attrNames (builtins.readDir ./kernel/patches));
+      kernelPatch = name: { name = lib.removeSuffix ".patch" name; patch = ./kernel/patches + "/${name}"; };
       vhostConsoleTreePatch = pkgs.runCommand "vhost-console-tree.patch" { } ''
         mkdir -p a b/drivers/vhost_console
         cp ${kmodTreeSrc}/* b/drivers/vhost_console/
         (diff -Nru a b || test $? = 1) > $out
       '';
-      kernel = linux.override {
-        kernelPatches = linux.kernelPatches
-          ++ map (name: { name = lib.removeSuffix ".patch" name; patch = ./kernel/patches + "/${name}"; }) kernelPatchFiles
-          ++ [{ name = "vhost-console-tree"; patch = vhostConsoleTreePatch; }];
-        structuredExtraConfig = with lib.kernel; {
-          RUST = yes;
-          # Default y; the module depends on it.
-          EVENTFD = option yes;
-          # Modules, as nixpkgs builds them; udev loads the one the CPU needs.
-          KVM = module;
-          KVM_INTEL = module;
-          KVM_AMD = module;
-          # Catches sleeping in atomic context (the worker once did).
-          DEBUG_ATOMIC_SLEEP = yes;
-          # Selects VHOST_TASK.
-          VHOST_CONSOLE = yes;
+      kernel =
+        let linux = pkgs.linuxKernel.kernels.linux_6_12; in
+        linux.override {
+          kernelPatches = linux.kernelPatches
+            ++ map kernelPatch kernelPatchFiles
+            ++ [{ name = "vhost-console-tree"; patch = vhostConsoleTreePatch; }];
+          structuredExtraConfig = with lib.kernel; {
+            RUST = yes;
+            # Default y; the module depends on it.
+            EVENTFD = option yes;
+            # Modules, as nixpkgs builds them; udev loads the one the CPU needs.
+            KVM = module;
+            KVM_INTEL = module;
+            KVM_AMD = module;
+            # Catches sleeping in atomic context (the worker once did).
+            DEBUG_ATOMIC_SLEEP = yes;
+            # Selects VHOST_TASK.
+            VHOST_CONSOLE = yes;
+          };
         };
-      };
-      kernelPackages = pkgs.linuxKernel.packagesFor kernel;
 
-      # kmod/ built out of tree, as nixpkgs' rust-out-of-tree-module is. It is
-      # meant for a kernel without the module built in (e2e's module mode);
-      # against `kernel` it is a build check.
-      kmod = kernel.stdenv.mkDerivation {
-        pname = "vhost-console";
-        inherit (kernel) version;
-        src = kmodSrc;
-        nativeBuildInputs = kernel.moduleBuildDependencies;
-        makeFlags = kernelPackages.kernelModuleMakeFlags ++ [
-          "KDIR=${kernel.dev}/lib/modules/${kernel.modDirVersion}/build"
-        ];
-        installPhase = ''
-          runHook preInstall
-          install -Dm444 vhost_console.ko $out/lib/modules/${kernel.modDirVersion}/extra/vhost_console.ko
-          runHook postInstall
-        '';
-        meta.broken = !kernel.withRust;
-      };
+      # A kernel that can load vhost_console.ko, from any nixpkgs (the NixOS
+      # module's, or ours): nixpkgs' 6.12 with the bindings patch (0001: the
+      # headers the module's Rust bindings need) and Rust. KVM selects
+      # VHOST_TASK on x86, and nixpkgs builds KVM.
+      hostKernelFor = p:
+        let linux = p.linuxKernel.kernels.linux_6_12; in
+        linux.override {
+          kernelPatches = linux.kernelPatches
+            ++ [ (kernelPatch "0001-rust-bindings-headers-for-vhost-console.patch") ];
+          structuredExtraConfig = with p.lib.kernel; {
+            RUST = yes;
+            EVENTFD = option yes;
+          };
+        };
+      hostKernel = hostKernelFor pkgs;
+
+      # kmod/ built out of tree, as nixpkgs' rust-out-of-tree-module is, for
+      # the kernel of `kernelPackages` (a host kernel: without the module).
+      kmodFor = kernelPackages:
+        let k = kernelPackages.kernel; in
+        k.stdenv.mkDerivation {
+          pname = "vhost-console";
+          inherit (k) version;
+          src = kmodSrc;
+          nativeBuildInputs = k.moduleBuildDependencies;
+          makeFlags = kernelPackages.kernelModuleMakeFlags ++ [
+            "KDIR=${k.dev}/lib/modules/${k.modDirVersion}/build"
+          ];
+          installPhase = ''
+            runHook preInstall
+            install -Dm444 vhost_console.ko $out/lib/modules/${k.modDirVersion}/extra/vhost_console.ko
+            runHook postInstall
+          '';
+          meta.broken = !k.withRust;
+        };
+      kmod = kmodFor (pkgs.linuxKernel.packagesFor hostKernel);
 
       # What in-vm.sh compares the stream guest's output with (e2e/run.sh computes it the same way).
       streamSha256 = pkgs.runCommand "stream-sha256" { nativeBuildInputs = [ pkgs.python3 ]; } ''
@@ -218,8 +238,51 @@
     in
     {
       packages.${system} = {
-        inherit guest vmm kernel kmod;
+        inherit guest vmm kernel hostKernel kmod;
+        # The interactive VM: `nix run .#vm`.
+        vm = self.nixosConfigurations.vm.config.system.build.vm;
         default = vmm;
+      };
+
+      # `programs.vhost-console.enable = true;`: a 6.12 kernel that can load
+      # the module, the module loaded at boot, /dev/vhost-console for the kvm
+      # group (as distributions give /dev/vhost-net), and vmm on the PATH.
+      nixosModules.default = { config, lib, pkgs, ... }:
+        let cfg = config.programs.vhost-console; in
+        {
+          options.programs.vhost-console = {
+            enable = lib.mkEnableOption "vhost-console (/dev/vhost-console, /dev/vmm-console) and vmm";
+            package = lib.mkOption {
+              type = lib.types.package;
+              default = self.packages.${pkgs.stdenv.hostPlatform.system}.vmm;
+              defaultText = lib.literalExpression "vmm from the vhost-console flake";
+              description = "The vmm to put on the PATH.";
+            };
+          };
+          config = lib.mkIf cfg.enable {
+            # Any kernel with kernel/patches/0001 and Rust will do; this one is
+            # nixpkgs' 6.12 with both.
+            boot.kernelPackages = lib.mkDefault (pkgs.linuxKernel.packagesFor (hostKernelFor pkgs));
+            boot.extraModulePackages = [ (kmodFor config.boot.kernelPackages) ];
+            boot.kernelModules = [ "vhost_console" ];
+            users.groups.kvm = { };
+            services.udev.extraRules = ''
+              KERNEL=="vhost-console", GROUP="kvm", MODE="0660"
+            '';
+            environment.systemPackages = [ cfg.package ];
+          };
+        };
+
+      # The VM `nix run .#vm` boots: the NixOS test's machine (nixos-test/machine.nix)
+      # with the module, a root login and a message saying what to type.
+      nixosConfigurations.vm = nixpkgs.lib.nixosSystem {
+        inherit system;
+        modules = [
+          "${nixpkgs}/nixos/modules/virtualisation/qemu-vm.nix"
+          self.nixosModules.default
+          (import ./nixos-test/machine.nix { inherit guest; })
+          ./nixos-test/interactive.nix
+        ];
       };
 
       apps.${system} = rec {
@@ -228,21 +291,36 @@
           program = lib.getExe self.packages.${system}.vmm;
           meta.description = "Run the vmm (with no --guest: the embedded hello guest)";
         };
+        vm = {
+          type = "app";
+          program = "${self.packages.${system}.vm}/bin/run-vhost-console-vm";
+          meta.description = "Boot a NixOS VM with vhost-console and vmm (nested KVM)";
+        };
         default = vmm;
       };
 
       checks.${system} = {
-        inherit guest vmm kernel kmod;
+        inherit guest vmm kernel hostKernel kmod;
         clippy = cargoLint "clippy" [ pkgs.clippy ] "cargo clippy --offline --all-targets -- -D warnings";
         rustfmt = cargoLint "rustfmt" [ pkgs.rustfmt ] "cargo fmt --all -- --check";
         nixpkgs-fmt = pkgs.runCommand "nixpkgs-fmt-check" { nativeBuildInputs = [ pkgs.nixpkgs-fmt ]; } ''
-          nixpkgs-fmt --check ${./flake.nix} ${./nixos-test/default.nix}
+          nixpkgs-fmt --check ${./flake.nix} ${./nixos-test}
           touch $out
         '';
         # Needs the `kvm` and `nixos-test` system features, and nested
         # virtualization on the builder (see nixos-test/default.nix).
+        # e2e/in-vm.sh in both of its kernel modes, as CI runs it.
         nixos-test = pkgs.testers.runNixOSTest (import ./nixos-test {
-          inherit kernel vmm guest streamSha256;
+          inherit vmm guest streamSha256 kernel;
+          mode = "builtin";
+        });
+        nixos-test-module = pkgs.testers.runNixOSTest (import ./nixos-test {
+          inherit vmm guest streamSha256;
+          kernel = hostKernel;
+          mode = "module";
+          # What the NixOS module loads at boot: kmodFor gives the same derivation.
+          moduleKo = "${kmod}/lib/modules/${hostKernel.modDirVersion}/extra/vhost_console.ko";
+          nixosModule = self.nixosModules.default;
         });
       };
 

@@ -1,23 +1,24 @@
-# The end-to-end test under NixOS (pkgs.testers.runNixOSTest): a VM boots the
-# 6.12 kernel with vhost-console built in and runs e2e/in-vm.sh, the script
-# e2e/run.sh runs without Nix, in its builtin mode.
+# The end-to-end test under NixOS (pkgs.testers.runNixOSTest): a VM runs
+# e2e/in-vm.sh, the script e2e/run.sh runs without Nix, in one of its modes:
+#   builtin   the 6.12 kernel with vhost-console built in;
+#   module    the system `programs.vhost-console.enable` makes (the module
+#             loaded at boot, as `nix run .#vm` boots it): the test unloads it,
+#             and in-vm.sh loads `moduleKo` and unloads it again, twice.
 #
 # The VMM runs guests on /dev/kvm inside the test VM. The NixOS test driver
 # starts the VM as `qemu-kvm -cpu max` (nixos/lib/qemu-common.nix), which
 # passes vmx/svm through only when the build host's kvm_intel/kvm_amd module
 # has nested=1 (e.g. boot.extraModprobeConfig = "options kvm_intel nested=1").
 # The test derivation requires the `kvm` and `nixos-test` system features.
-{ kernel, vmm, guest, streamSha256 }:
+{ kernel, vmm, guest, streamSha256, mode, moduleKo ? "", nixosModule ? null }:
 {
-  name = "vhost-console-e2e";
+  name = "vhost-console-e2e-${mode}";
 
-  nodes.machine = { pkgs, ... }: {
+  nodes.machine = { pkgs, lib, ... }: {
+    imports = [ (import ./machine.nix { inherit guest; }) ] ++ lib.optional (nixosModule != null) nixosModule;
     boot.kernelPackages = pkgs.linuxKernel.packagesFor kernel;
-    virtualisation.cores = 2;
-    # The stream cases keep three 16 MiB outputs in /tmp.
-    virtualisation.memorySize = 2048;
-    # What in-vm.sh uses besides coreutils (cmp, awk, sed, grep, dmesg).
-    environment.systemPackages = with pkgs; [ diffutils gawk gnused gnugrep util-linux ];
+  } // lib.optionalAttrs (nixosModule != null) {
+    programs.vhost-console = { enable = true; package = vmm; };
   };
 
   testScript = ''
@@ -34,13 +35,20 @@
         machine.succeed("modprobe kvm_intel || modprobe kvm_amd")
         machine.succeed("test -c /dev/kvm")
 
-    with subtest("e2e/in-vm.sh builtin"):
+    if "${mode}" == "module":
+        with subtest("the NixOS module: loaded at boot, the device for the kvm group"):
+            machine.succeed("test -c /dev/vhost-console -a -c /dev/vmm-console")
+            owner = machine.succeed("stat -c %G:%a /dev/vhost-console").strip()
+            assert owner == "kvm:660", f"/dev/vhost-console is {owner}, not kvm:660"
+            machine.succeed("rmmod vhost_console")
+
+    with subtest("e2e/in-vm.sh ${mode}"):
         # Only what the test makes the kernel say is judged: nixpkgs' full
         # configuration may warn at boot about things the test never touches.
         seen = int(machine.succeed("dmesg | wc -l").strip())
         status, output = machine.execute(
-            "VMM=${vmm}/bin/vmm VHOST_ABI=${vmm}/bin/vhost-abi GUESTS=${guest} "
-            "STREAM_SHA256=$(cat ${streamSha256}) sh ${../e2e/in-vm.sh} builtin 2>&1"
+            "VMM=${vmm}/bin/vmm VHOST_ABI=${vmm}/bin/vhost-abi GUESTS=${guest} MODULE_KO=${moduleKo} "
+            "STREAM_SHA256=$(cat ${streamSha256}) sh ${../e2e/in-vm.sh} ${mode} 2>&1"
         )
         print(output)
         assert status == 0, f"in-vm.sh exited {status}"
