@@ -272,5 +272,73 @@ $TAIL"
         -a "$(stat_value storm "queue notifications")" = 0 ]
 fi
 
+# A Linux guest on vmm (userspace mode): the same 6.12 kernel with a busybox
+# initramfs whose /init (e2e/guest-init) does what `e2e=` says on hvc0.
+if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
+    LCMD="console=ttyS0 reboot=k panic=1 tsc=reliable"
+    # linux_run NAME ARGS...: stdin from $T/NAME.in (or /dev/null); $T/NAME.out, .err, .rc
+    linux_run() {
+        name=$1
+        shift
+        input=/dev/null
+        [ -f "$T/$name.in" ] && input="$T/$name.in"
+        timeout 600 "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" "$@" < "$input" > "$T/$name.out" 2> "$T/$name.err"
+        echo $? > "$T/$name.rc"
+    }
+    # linux_check NAME DESCRIPTION TEST...: TEST runs; on failure, NAME's output is shown.
+    linux_check() {
+        name=$1
+        desc=$2
+        shift 2
+        if "$@"; then ok "$desc"; else not_ok "$desc (exit $(cat "$T/$name.rc"))" "$T/$name.out" "$T/$name.err"; fi
+    }
+    rc_is() { [ "$(cat "$T/$1.rc")" = "$2" ]; }
+    out_is() { rc_is "$1" 0 && cmp -s "$T/$1.out" "$T/$1.want"; }
+
+    linux_run lmarker --cmdline "$LCMD e2e=marker"
+    printf 'e2e-marker: Linux %s on vmm, hvc0\r\n' "$(uname -r)" > "$T/lmarker.want"
+    linux_check lmarker "linux: boots; its hvc0 line reaches stdout byte-exact" out_is lmarker
+    serial_ok() {
+        grep -q '^\[ *[0-9.]*\] Linux version' "$T/lmarker.err" \
+            && grep -qxF '=== Driver is set up; console device is live ===' "$T/lmarker.err" \
+            && [ "$(tail -2 "$T/lmarker.err" | head -1)" = '[guest reset: VM stopped]' ]
+    }
+    linux_check lmarker "linux: kernel messages on the serial port (stderr), the console's lifecycle, the reset" serial_ok
+    echo "bench: linux boot to the hvc0 marker and reboot: $(time_us lmarker) us"
+
+    linux_run lcpus --cpus 2 --cmdline "$LCMD e2e=cpus"
+    printf 'cpus: 2\r\n' > "$T/lcpus.want"
+    linux_check lcpus "linux: --cpus 2, the guest sees 2 CPUs" out_is lcpus
+
+    # The guest says "ready" on hvc0; then the command goes into vmm's stdin.
+    : > "$T/lshell.out"
+    (
+        i=0
+        while ! grep -q ready "$T/lshell.out" && [ $i -lt 3000 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        printf 'echo $((6*7))\nreboot -f\n'
+    ) | timeout 600 "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD e2e=shell" \
+        > "$T/lshell.out" 2> "$T/lshell.err"
+    echo $? > "$T/lshell.rc"
+    printf 'ready\r\n42\r\n' > "$T/lshell.want"
+    linux_check lshell "linux: a command piped into vmm's stdin runs in the guest's shell on hvc0, its answer on stdout" \
+        out_is lshell
+
+    linux_run ldd --cmdline "$LCMD e2e=dd" --stats
+    sum=$(sha256sum < "$T/ldd.out" | cut -d' ' -f1)
+    dd_ok() { rc_is ldd 0 && [ "$sum" = "${DD_SHA256:?}" ]; }
+    linux_check ldd "linux: 64 MiB written to hvc0 arrive byte-exact (sha256)" dd_ok
+    echo "bench: linux 64 MiB on hvc0 (userspace): $(time_us ldd) us for the whole run, $(stat_value ldd exits) exits, $(stat_value ldd "queue notifications") QueueNotify"
+    rm -f "$T/ldd.out"
+
+    linux_run lpanic --cmdline "$LCMD e2e=panic"
+    panic_ok() {
+        rc_is lpanic 1 && [ "$(tail -1 "$T/lpanic.err")" = 'vmm: error: the guest kernel panicked (it asked for a warm reset: reboot=panic_w)' ]
+    }
+    linux_check lpanic "linux: a guest that panics ends vmm with one error line, exit 1" panic_ok
+fi
+
 echo "e2e: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -27,12 +27,25 @@ cargo build --release --quiet -p vmm --example vhost_abi
 
 # The oracle for the stream guest's output, computed apart from the VMM.
 stream_sha256=$(python3 -c 'import hashlib; n = 16 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())')
+# And for the Linux guest's 64 MiB on hvc0 (e2e/guest-init: 64 times 1 MiB of `yes`).
+dd_sha256=$(python3 -c 'import hashlib; print(hashlib.sha256(b"abcdefghijklmno\n" * (64 << 16)).hexdigest())')
+
+# The Linux guest that vmm boots inside the test VM: the built-in test kernel
+# (it has virtio-mmio and the virtio console) and a busybox initramfs.
+guest_root=$build/linux-guest
+rm -rf "$guest_root"
+mkdir -p "$guest_root"/{bin,dev,proc,sys}
+cp /bin/busybox "$guest_root/bin/busybox"
+cp e2e/guest-init "$guest_root/init"
+chmod +x "$guest_root/init"
+mknod "$guest_root/dev/console" c 5 1
+(cd "$guest_root" && find . | cpio -o -H newc --quiet | gzip -1) > "$build/linux-guest.gz"
 
 # make_initramfs VARIANT: busybox, vmm (with its libraries), guests, the test script.
 make_initramfs() {
     local root=$build/initramfs-$1
     rm -rf "$root"
-    mkdir -p "$root"/{bin,dev,proc,sys,tmp,guests,e2e}
+    mkdir -p "$root"/{bin,dev,proc,sys,tmp,guests,e2e,linux}
     cp /bin/busybox "$root/bin/busybox"
     cp target/release/vmm "$root/bin/vmm"
     cp target/release/examples/vhost_abi "$root/bin/vhost-abi"
@@ -41,6 +54,10 @@ make_initramfs() {
         cp -L "$lib" "$root$lib"
     done
     cp target/guests/*.elf "$root/guests/"
+    if [ "$1" = builtin ]; then
+        cp "$build/kernel-builtin/arch/x86/boot/bzImage" "$root/linux/bzImage"
+        cp "$build/linux-guest.gz" "$root/linux/initramfs.gz"
+    fi
     cp e2e/in-vm.sh "$root/e2e/"
     [ "$1" = module ] && cp kmod/vhost_console.ko "$root/"
     mknod "$root/dev/console" c 5 1
@@ -51,7 +68,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
-VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 sh /e2e/in-vm.sh $1
+VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
+    LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 sh /e2e/in-vm.sh $1
 echo "e2e: in-vm.sh exited \$?"
 reboot -f
 INIT

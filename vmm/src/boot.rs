@@ -119,7 +119,22 @@ pub fn setup(
     }
     mem.write_slice(cmdline.as_bytes(), GuestAddress(CMDLINE_ADDR))?; // NUL: RAM starts zeroed
     write_start_info(mem, ram)?;
+    if mode == Mode::Long64 {
+        // KVM refuses EFER.LME unless the guest's CPUID has long mode; a
+        // 32-bit guest skips this ioctl pair.
+        let cpuid: CpuId = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
+        vcpu.set_cpuid2(&cpuid)?;
+    }
+    set_segments(vcpu, mem, mode)?;
+    let regs = kvm_regs { rip: entry, rsp: STACK_TOP, rbx: START_INFO_ADDR, rflags: 0x2, ..Default::default() };
+    vcpu.set_regs(&regs)?;
+    Ok(())
+}
 
+/// Writes the GDT (and in long mode the page tables) and loads flat segments,
+/// protection and (long mode) paging. In long mode the vCPU's CPUID must
+/// already offer long mode.
+pub fn set_segments(vcpu: &VcpuFd, mem: &GuestMemoryMmap, mode: Mode) -> Result<(), BootError> {
     let code = match mode {
         Mode::Protected32 => gdt_entry(0xc09b, 0, 0xfffff), // 32-bit code, execute/read
         Mode::Long64 => gdt_entry(0xa09b, 0, 0xfffff),      // 64-bit code
@@ -147,15 +162,8 @@ pub fn setup(
         sregs.cr4 |= X86_CR4_PAE;
         sregs.cr0 |= X86_CR0_PG;
         sregs.efer |= EFER_LME | EFER_LMA;
-        // KVM refuses EFER.LME unless the guest's CPUID has long mode; a
-        // 32-bit guest skips this ioctl pair.
-        let cpuid: CpuId = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)?;
-        vcpu.set_cpuid2(&cpuid)?;
     }
     vcpu.set_sregs(&sregs)?;
-
-    let regs = kvm_regs { rip: entry, rsp: STACK_TOP, rbx: START_INFO_ADDR, rflags: 0x2, ..Default::default() };
-    vcpu.set_regs(&regs)?;
     Ok(())
 }
 

@@ -2,11 +2,15 @@
 //! protected mode or long mode, and a VirtIO 1.x console on virtio-mmio.
 
 pub mod boot;
+pub mod devices;
 pub mod loader;
+pub mod machine;
 pub mod stats;
+pub mod terminal;
 pub mod timer;
 pub mod virtio;
 pub mod vm;
+pub mod x86;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -2,11 +2,13 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use argh::FromArgs;
+use vmm::machine::{self, Machine};
+use vmm::terminal::RawMode;
 use vmm::virtio::console::Console;
 use vmm::virtio::vhost_console::MAX_POLL_US;
 use vmm::virtio::VirtioDevice;
@@ -15,8 +17,9 @@ use vmm::vm::{self, Config, Vm};
 /// The bundled i686 hello guest.
 static HELLO_GUEST: &[u8] = include_bytes!(env!("VMM_GUEST_ELF"));
 
-/// Run a guest ELF on KVM with a VirtIO console on virtio-mmio at 0x10000000.
-/// Guest console output goes to stdout; the VMM's messages go to stderr.
+/// Run a bare-metal guest ELF, or boot a Linux kernel, on KVM with a VirtIO
+/// console on virtio-mmio. Guest console output goes to stdout; the VMM's
+/// messages (and a Linux guest's serial port) go to stderr.
 #[derive(FromArgs)]
 struct Args {
     /// process the console's queues in the kernel (/dev/vhost-console)
@@ -25,12 +28,28 @@ struct Args {
     /// guest ELF (i386 or x86-64) to run; default: the bundled hello guest
     #[argh(option)]
     guest: Option<PathBuf>,
-    /// guest RAM in MiB, 1 to 256 (default 16)
-    #[argh(option, default = "16")]
-    mem: u32,
-    /// command line passed to the guest in its PVH start_info
+    /// a Linux kernel (bzImage) to boot instead of a bare-metal guest
+    #[argh(option)]
+    kernel: Option<PathBuf>,
+    /// initrd for --kernel
+    #[argh(option)]
+    initrd: Option<PathBuf>,
+    /// guest RAM in MiB: 1 to 256 for --guest (default 16), 32 up to what the
+    /// host gives for --kernel (default 512)
+    #[argh(option)]
+    mem: Option<u64>,
+    /// vCPUs for --kernel, 1 to 254 (default 1)
+    #[argh(option, default = "1")]
+    cpus: u8,
+    /// command line: the bare-metal guest's (PVH start_info), or the kernel's
+    /// (default "console=ttyS0 reboot=k panic=1"; the VMM adds
+    /// virtio_mmio.device= unless given)
     #[argh(option, default = "String::new()")]
     cmdline: String,
+    /// where a Linux guest's serial port writes: stderr (default), none,
+    /// or a file
+    #[argh(option, default = "String::from(\"stderr\")")]
+    serial: String,
     /// write the guest's console output to this file instead of stdout
     #[argh(option)]
     console_out: Option<PathBuf>,
@@ -59,7 +78,8 @@ fn main() -> ExitCode {
 
 /// argh's parse, plus `-h` for `--help` and parse errors on one line.
 fn parse_args() -> Result<Args, ExitCode> {
-    const TAKES_VALUE: [&str; 5] = ["--guest", "--mem", "--cmdline", "--console-out", "--poll-us"];
+    const TAKES_VALUE: [&str; 9] =
+        ["--guest", "--kernel", "--initrd", "--mem", "--cpus", "--cmdline", "--serial", "--console-out", "--poll-us"];
     let mut argv: Vec<String> = std::env::args().collect();
     for i in 1..argv.len() {
         if argv[i] == "-h" && !TAKES_VALUE.contains(&argv[i - 1].as_str()) {
@@ -88,10 +108,6 @@ fn run(args: &Args) -> Result<(), String> {
     if args.poll_us > MAX_POLL_US {
         return Err(format!("--poll-us must be at most {MAX_POLL_US} (one second)"));
     }
-    let image = match &args.guest {
-        Some(path) => read_guest(path, args.mem)?,
-        None => HELLO_GUEST.to_vec(),
-    };
     let console_out = match &args.console_out {
         Some(path) => File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?,
         None => std::io::stdout()
@@ -100,7 +116,19 @@ fn run(args: &Args) -> Result<(), String> {
             .map(File::from)
             .map_err(|e| format!("cannot use stdout: {e}"))?,
     };
-    let config = Config { image: &image, mem_mib: args.mem, cmdline: &args.cmdline };
+    if let Some(kernel) = &args.kernel {
+        return run_linux(args, kernel, console_out, start);
+    }
+    if args.initrd.is_some() || args.cpus != 1 || args.serial != "stderr" {
+        return Err("--initrd, --cpus and --serial are for --kernel".into());
+    }
+    let mem = args.mem.unwrap_or(16);
+    let image = match &args.guest {
+        Some(path) => read_guest(path, mem)?,
+        None => HELLO_GUEST.to_vec(),
+    };
+    let mem_mib = u32::try_from(mem).unwrap_or(u32::MAX);
+    let config = Config { image: &image, mem_mib, cmdline: &args.cmdline };
     if args.vhost {
         let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out, args.poll_us))
             .map_err(|e| e.to_string())?;
@@ -123,13 +151,59 @@ fn run_vm<D: VirtioDevice>(mut vm: Vm<D>, stats: bool) -> Result<(), String> {
     result.map_err(|e| e.to_string())
 }
 
+/// Boots a Linux kernel (userspace console; vhost mode for Linux is next).
+fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> Result<(), String> {
+    if args.guest.is_some() {
+        return Err("--kernel and --guest exclude each other".into());
+    }
+    if args.vhost {
+        return Err("--vhost does not serve Linux guests yet: run --kernel without it".into());
+    }
+    let stdin =
+        std::io::stdin().as_fd().try_clone_to_owned().map(File::from).map_err(|e| format!("cannot use stdin: {e}"))?;
+    // SAFETY: isatty takes any fd.
+    let terminal = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+    let serial: Box<dyn std::io::Write + Send> = match args.serial.as_str() {
+        "stderr" => Box::new(std::io::stderr()),
+        "none" => Box::new(std::io::sink()),
+        path => Box::new(File::create(path).map_err(|e| format!("cannot create {path}: {e}"))?),
+    };
+    let config = machine::Config {
+        kernel,
+        initrd: args.initrd.as_deref(),
+        cmdline: &args.cmdline,
+        mem_mib: args.mem.unwrap_or(512),
+        cpus: args.cpus,
+        serial,
+        input: Some((stdin, terminal)),
+    };
+    let vm = Machine::new(config, |_, _| Ok(Console::new(console_out))).map_err(|e| e.to_string())?;
+    // Raw while the guest runs; restored before anything else is printed.
+    let raw = RawMode::enter(libc::STDIN_FILENO);
+    if raw.is_some() {
+        eprintln!("=== Console: Ctrl-A x quits ===");
+    }
+    let (outcome, stats) = vm.run();
+    drop(raw);
+    if args.stats {
+        eprintln!("{stats}");
+    }
+    match outcome.map_err(|e| e.to_string())? {
+        machine::Exit::Reset => eprintln!("[guest reset: VM stopped]"),
+        machine::Exit::PowerOff => eprintln!("[guest powered off: VM stopped]"),
+        machine::Exit::Quit => eprintln!("[quit from the console: VM stopped]"),
+    }
+    eprintln!("Time taken to run VM: {} microseconds", start.elapsed().as_micros());
+    Ok(())
+}
+
 /// Reads a guest file, refusing one larger than guest RAM before reading it.
-fn read_guest(path: &PathBuf, mem_mib: u32) -> Result<Vec<u8>, String> {
+fn read_guest(path: &PathBuf, mem_mib: u64) -> Result<Vec<u8>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read guest {}: {e}", path.display()))?;
     if !meta.is_file() {
         return Err(format!("guest {} is not a regular file", path.display()));
     }
-    let ram = u64::from(mem_mib) << 20;
+    let ram = mem_mib << 20;
     if mem_mib > 0 && meta.len() > ram {
         return Err(format!(
             "guest {} is larger ({} bytes) than guest RAM ({mem_mib} MiB); raise --mem",

@@ -4,13 +4,6 @@ mod common;
 use common::*;
 use std::process::{Command, Output};
 
-fn assert_one_line_error(out: &Output, expected: &str) {
-    let lines = stderr_lines(out);
-    assert_eq!(out.status.code(), Some(1), "{lines:?}");
-    assert_eq!(lines, [expected]);
-    assert_eq!(out.stdout, b"");
-}
-
 fn temp_file(name: &str, contents: &[u8]) -> String {
     let path = std::env::temp_dir().join(format!("vmm-cli-{}-{name}", std::process::id()));
     std::fs::write(&path, contents).unwrap();

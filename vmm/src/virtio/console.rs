@@ -1,7 +1,8 @@
 //! The virtio console device (VirtIO 1.2 §5.3), single port: transmitq bytes
-//! go to an output file (stdout by default); receiveq exists and is configured
-//! but nothing is sent to the guest yet.
+//! go to an output file (stdout by default); input the VMM queues (its stdin)
+//! fills the buffers the driver posts on receiveq.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::sync::atomic::Ordering;
 
@@ -45,6 +46,9 @@ pub fn emergency_byte(offset: u64, data: &[u8]) -> Option<u8> {
 /// rest waits for the transport to run the queue again.
 pub const WEIGHT: usize = 256;
 pub const BYTE_WEIGHT: usize = 0x80000;
+/// Input held for the guest until it posts receive buffers; past this the
+/// VMM stops reading its input (the bytes wait where they are).
+pub const INPUT_MAX: usize = 64 * 1024;
 
 pub struct Console {
     out: File,
@@ -53,6 +57,10 @@ pub struct Console {
     /// A chain that a run left half written: its head, and the bytes of it
     /// already out. Its buffers are in `buffers`.
     partial: Option<(u16, usize)>,
+    /// Bytes for the guest that no receive buffer took yet.
+    input: VecDeque<u8>,
+    /// The buffers of the receive chain being filled.
+    rx_buffers: Vec<Buffer>,
     output_failed: bool,
     /// Bytes written to the output, for statistics.
     pub bytes_out: u64,
@@ -64,9 +72,47 @@ impl Console {
             out,
             buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
             partial: None,
+            input: VecDeque::new(),
+            rx_buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
             output_failed: false,
             bytes_out: 0,
         }
+    }
+
+    /// Takes bytes for the guest, up to INPUT_MAX held; returns how many.
+    pub fn queue_input(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(INPUT_MAX - self.input.len());
+        self.input.extend(&bytes[..n]);
+        n
+    }
+
+    /// Moves held input into the buffers the driver posted on receiveq: each
+    /// chain device-writable and checked whole first, then filled in order
+    /// and used with the byte count. Buffers stay posted while there is no
+    /// input; input stays held while there are no buffers.
+    fn process_receiveq(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
+        let mut used = false;
+        for _ in 0..WEIGHT {
+            if self.input.is_empty() {
+                break;
+            }
+            let Some(head) = pop_head(queue, mem)? else { break };
+            read_chain(queue, mem, head, Direction::DeviceWrites, &mut self.rx_buffers)?;
+            let mut written = 0u32;
+            for buf in &self.rx_buffers {
+                let n = (buf.len as usize).min(self.input.len());
+                let bytes: Vec<u8> = self.input.drain(..n).collect();
+                mem.write_slice(&bytes, buf.addr).map_err(|e| QueueError::Memory(e.to_string()))?;
+                written += n as u32;
+                if self.input.is_empty() {
+                    break;
+                }
+            }
+            queue.add_used(mem, head, written)?;
+            used = true;
+        }
+        let more = !self.input.is_empty() && queue.avail_idx(mem, Ordering::Acquire)?.0 != queue.next_avail();
+        Ok(QueueRun { notify: used && queue.needs_notification(mem)?, more })
     }
 
     /// Writes `len` guest bytes at `addr` to the output, straight from guest
@@ -204,8 +250,12 @@ impl VirtioDevice for Console {
         match index {
             TRANSMITQ_INDEX => self.process_transmitq(queue, mem),
             // receiveq buffers wait for input, which this device does not produce yet.
-            _ => Ok(QueueRun::default()),
+            _ => self.process_receiveq(queue, mem),
         }
+    }
+
+    fn input(&mut self, bytes: &[u8]) -> usize {
+        self.queue_input(bytes)
     }
 
     fn queue_disabled(&mut self, index: usize) {
@@ -215,6 +265,7 @@ impl VirtioDevice for Console {
     }
 
     fn reset(&mut self) {
+        // Held input stays: it was typed for the guest, not for this driver.
         self.partial = None;
     }
 }

@@ -44,6 +44,9 @@ pub struct MmioTransport<D: VirtioDevice> {
     interrupt_status: u32,
     /// Bit i: queue i stopped at its budget with work left.
     pending: u32,
+    /// Where InterruptStatus changes are signalled, if the VM has an
+    /// interrupt controller.
+    interrupt: Option<Box<dyn Interrupt>>,
     /// QueueNotify writes handled, for statistics.
     pub notifications: u64,
     /// Used-buffer notifications raised, for statistics.
@@ -105,8 +108,22 @@ impl<D: VirtioDevice> MmioTransport<D> {
             queue_sel: 0,
             interrupt_status: 0,
             pending: 0,
+            interrupt: None,
             notifications: 0,
             used_notifications: 0,
+        }
+    }
+
+    /// Raise `interrupt` whenever InterruptStatus gains a bit (§4.2.2: the
+    /// used-buffer and configuration-change notifications).
+    pub fn set_interrupt(&mut self, interrupt: Box<dyn Interrupt>) {
+        self.interrupt = Some(interrupt);
+    }
+
+    fn raise(&mut self, bit: u32) {
+        self.interrupt_status |= bit;
+        if let Some(interrupt) = &self.interrupt {
+            interrupt.trigger();
         }
     }
 
@@ -249,7 +266,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.status |= STATUS_DEVICE_NEEDS_RESET;
         self.pending = 0;
         if self.status & STATUS_DRIVER_OK != 0 {
-            self.interrupt_status |= INT_CONFIG;
+            self.raise(INT_CONFIG);
         }
     }
 
@@ -389,6 +406,17 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.run_queue(q, mem)
     }
 
+    /// Runs queue `index` for a reason of the device's own (input arrived),
+    /// if the driver has it live. Returns whether a used-buffer
+    /// notification is due.
+    pub fn process(&mut self, index: usize, mem: &GuestMemoryMmap) -> bool {
+        let live = self.status & STATUS_DRIVER_OK != 0 && !self.broken();
+        if !live || !self.queues.get(index).is_some_and(|q| q.ready()) {
+            return false;
+        }
+        self.run_queue(index, mem)
+    }
+
     /// Whether a queue stopped at its budget with work left: the VMM then
     /// calls `resume` soon, whether or not the driver notifies again.
     pub fn has_pending_work(&self) -> bool {
@@ -415,7 +443,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
                     self.pending |= 1 << q;
                 }
                 if run.notify {
-                    self.interrupt_status |= INT_USED_RING;
+                    self.raise(INT_USED_RING);
                     self.used_notifications += 1;
                 }
                 run.notify

@@ -26,6 +26,15 @@ pub const STATUS_FAILED: u32 = 0x80;
 pub const VIRTIO_F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 pub const VIRTIO_F_IN_ORDER: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_IN_ORDER;
 
+/// The device's interrupt line, as the transport raises it (Firecracker's
+/// `IrqTrigger`, Cloud Hypervisor's `VirtioInterrupt`): the transport knows
+/// nothing of KVM. With no interrupt controller (the bare-metal guests poll)
+/// there is none, and InterruptStatus alone records what would be raised.
+pub trait Interrupt: Send {
+    /// Signals the line once (an edge: KVM_IRQFD, or KVM_INTERRUPT).
+    fn trigger(&self);
+}
+
 /// What one run of a queue did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct QueueRun {
@@ -69,6 +78,12 @@ pub trait VirtioDevice {
     /// the driver reads Status).
     fn error(&mut self) -> Option<String> {
         None
+    }
+    /// Takes input from the host for the guest (a console's keyboard), as
+    /// much as it has room for; returns how many bytes it took. The
+    /// transport's `process` then hands it to the driver.
+    fn input(&mut self, _bytes: &[u8]) -> usize {
+        0
     }
     /// Forgets negotiated state; called when the driver resets the device.
     fn reset(&mut self) {}

@@ -48,6 +48,14 @@ pub fn assert_clean_run(out: &Output, middle: &[&str]) {
     assert_time_line(&lines[5 + middle.len()]);
 }
 
+/// Exit status 1, one line on stderr, nothing on stdout.
+pub fn assert_one_line_error(out: &Output, expected: &str) {
+    let lines = stderr_lines(out);
+    assert_eq!(out.status.code(), Some(1), "{lines:?}");
+    assert_eq!(lines, [expected]);
+    assert_eq!(out.stdout, b"");
+}
+
 /// Byte `i` of the stream guest's output is `i % 251`.
 pub fn stream_pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()

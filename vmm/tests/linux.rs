@@ -1,0 +1,192 @@
+//! The Linux boot path on the real /dev/kvm, with stand-in kernels: a valid
+//! bzImage header (boot protocol 2.15, 64-bit entry) around a few
+//! instructions at the 64-bit entry point, which is what the machine enters
+//! after setting up everything a real kernel needs (irqchip, PIT, MP table,
+//! CPUID, MSRs, long mode, the zero page). A real kernel cannot boot on this
+//! machine's software KVM; the nested end-to-end test boots one.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `mov dx, 0x3f8`, then `mov al, c; out dx, al` for each byte.
+fn serial(text: &[u8]) -> Vec<u8> {
+    let mut code = vec![0x66, 0xba, 0xf8, 0x03];
+    for &c in text {
+        code.extend_from_slice(&[0xb0, c, 0xee]);
+    }
+    code
+}
+/// `mov al, 0xfe; out 0x64, al`: the i8042's CPU reset.
+const RESET: [u8; 4] = [0xb0, 0xfe, 0xe6, 0x64];
+/// `mov word [0x472], 0x1234`: the BIOS data area's warm-reset flag.
+const WARM_FLAG: [u8; 10] = [0x66, 0xc7, 0x04, 0x25, 0x72, 0x04, 0x00, 0x00, 0x34, 0x12];
+/// `ud2` with no IDT: a triple fault.
+const UD2: [u8; 2] = [0x0f, 0x0b];
+/// `hlt; jmp $-1`.
+const HANG: [u8; 3] = [0xf4, 0xeb, 0xfd];
+
+/// A bzImage whose 64-bit entry (0x200 into the protected-mode part) runs
+/// `code`; `extra` bytes of padding make it as large as wanted.
+fn bzimage(name: &str, code: &[u8], extra: u64) -> PathBuf {
+    const SETUP_SECTS: u8 = 4;
+    let mut f = vec![0u8; (usize::from(SETUP_SECTS) + 1) * 512];
+    f[0x1f1] = SETUP_SECTS;
+    f[0x1fe..0x200].copy_from_slice(&0xaa55u16.to_le_bytes());
+    f[0x202..0x206].copy_from_slice(b"HdrS");
+    f[0x206..0x208].copy_from_slice(&0x020fu16.to_le_bytes()); // protocol 2.15
+    f[0x211] = 1; // loadflags: LOADED_HIGH
+    f[0x214..0x218].copy_from_slice(&0x10_0000u32.to_le_bytes()); // code32_start
+    f[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes()); // initrd_addr_max
+    f[0x230..0x234].copy_from_slice(&0x20_0000u32.to_le_bytes()); // kernel_alignment
+    f[0x236..0x238].copy_from_slice(&1u16.to_le_bytes()); // xloadflags: XLF_KERNEL_64
+    let mut pm = vec![0xf4u8; 0x200];
+    pm.extend_from_slice(code);
+    pm.extend_from_slice(&HANG);
+    f.extend_from_slice(&pm);
+    let path = std::env::temp_dir().join(format!("vmm-bzimage-{name}-{}", std::process::id()));
+    std::fs::write(&path, &f).unwrap();
+    if extra > 0 {
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(f.len() as u64 + extra).unwrap();
+    }
+    path
+}
+
+fn boot(kernel: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--kernel", kernel.to_str().unwrap()];
+    all.extend_from_slice(args);
+    std::process::Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(&all)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("vmm runs")
+}
+
+#[test]
+fn the_serial_port_reaches_stderr_and_a_reset_ends_the_vm() {
+    let mut code = serial(b"ok\n");
+    code.extend_from_slice(&RESET);
+    let kernel = bzimage("serial", &code, 0);
+    let out = boot(&kernel, &[]);
+    let lines = stderr_lines(&out);
+    assert!(out.status.success(), "{lines:?}");
+    assert_eq!(out.stdout, b"");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0], "ok");
+    assert_eq!(lines[1], "[guest reset: VM stopped]");
+    assert_time_line(&lines[2]);
+    // Elsewhere, or nowhere.
+    let file = std::env::temp_dir().join(format!("vmm-serial-{}", std::process::id()));
+    let out = boot(&kernel, &["--serial", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(std::fs::read(&file).unwrap(), b"ok\n");
+    assert_eq!(stderr_lines(&out)[0], "[guest reset: VM stopped]");
+    let out = boot(&kernel, &["--serial", "none", "--cpus", "2"]);
+    assert!(out.status.success());
+    assert_eq!(stderr_lines(&out)[0], "[guest reset: VM stopped]", "two vCPUs: the other one waits for a SIPI");
+    std::fs::remove_file(file).unwrap();
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn a_panic_is_a_warm_reset_and_an_error() {
+    let mut code = WARM_FLAG.to_vec();
+    code.extend_from_slice(&RESET);
+    let kernel = bzimage("panic", &code, 0);
+    assert_one_line_error(
+        &boot(&kernel, &[]),
+        "vmm: error: the guest kernel panicked (it asked for a warm reset: reboot=panic_w)",
+    );
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn a_triple_fault_is_an_error_naming_it() {
+    let kernel = bzimage("ud2", &UD2, 0);
+    let out = boot(&kernel, &[]);
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{lines:?}");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("vmm: error: the guest shut down (triple fault) on vCPU 0 at rip "), "{lines:?}");
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn sigterm_stops_every_vcpu_promptly() {
+    let kernel = bzimage("hang", &HANG, 0);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(["--kernel", kernel.to_str().unwrap(), "--cpus", "2"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "took {:?}", t.elapsed());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "vmm: error: stopped by SIGTERM\n");
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn bad_kernels_and_initrds_get_one_line_and_exit_1() {
+    assert_one_line_error(
+        &vmm(&["--kernel", "/nonexistent/bzImage"]),
+        "vmm: error: cannot read kernel /nonexistent/bzImage: No such file or directory (os error 2)",
+    );
+    let elf = guest("hello.elf");
+    let out = vmm(&["--kernel", &elf]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with(&format!("vmm: error: kernel {elf} is not a bzImage (")), "{lines:?}");
+    let big = bzimage("big", &RESET, 40 << 20);
+    assert_one_line_error(
+        &vmm(&["--kernel", big.to_str().unwrap(), "--mem", "32"]),
+        &format!("vmm: error: kernel {} does not fit in guest RAM below 0xd0000000; raise --mem", big.display()),
+    );
+    let kernel = bzimage("initrd", &RESET, 0);
+    let initrd = std::env::temp_dir().join(format!("vmm-initrd-{}", std::process::id()));
+    std::fs::File::create(&initrd).unwrap().set_len(40 << 20).unwrap();
+    assert_one_line_error(
+        &vmm(&["--kernel", kernel.to_str().unwrap(), "--initrd", initrd.to_str().unwrap(), "--mem", "32"]),
+        &format!(
+            "vmm: error: initrd {} (41943040 bytes) does not fit in guest RAM between the kernel and 0x2000000; raise --mem",
+            initrd.display()
+        ),
+    );
+    assert_one_line_error(
+        &vmm(&["--kernel", kernel.to_str().unwrap(), "--initrd", "/nonexistent/initrd"]),
+        "vmm: error: cannot read initrd /nonexistent/initrd: No such file or directory (os error 2)",
+    );
+    for f in [big, kernel, initrd] {
+        std::fs::remove_file(f).unwrap();
+    }
+}
+
+#[test]
+fn linux_options_are_checked() {
+    let kernel = bzimage("options", &RESET, 0);
+    let k = kernel.to_str().unwrap();
+    assert_one_line_error(&vmm(&["--kernel", k, "--cpus", "0"]), "vmm: error: --cpus must be from 1 to 254");
+    assert_one_line_error(
+        &vmm(&["--kernel", k, "--mem", "16"]),
+        "vmm: error: --mem must be from 32 MiB to 1048576 MiB for a Linux guest",
+    );
+    assert_one_line_error(
+        &vmm(&["--kernel", k, "--guest", &guest("hello.elf")]),
+        "vmm: error: --kernel and --guest exclude each other",
+    );
+    assert_one_line_error(
+        &vmm(&["--kernel", k, "--vhost"]),
+        "vmm: error: --vhost does not serve Linux guests yet: run --kernel without it",
+    );
+    assert_one_line_error(&vmm(&["--cpus", "2"]), "vmm: error: --initrd, --cpus and --serial are for --kernel");
+    std::fs::remove_file(kernel).unwrap();
+}
