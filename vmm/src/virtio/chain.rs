@@ -11,7 +11,9 @@
 use std::sync::atomic::Ordering;
 
 use thiserror::Error;
-use virtio_bindings::virtio_ring::{VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+use virtio_bindings::virtio_ring::{
+    VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+};
 use virtio_queue::desc::split::Descriptor;
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, GuestMemoryMmap, Permissions};
@@ -74,6 +76,16 @@ pub fn pop_head(queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<Option<u16>,
         return Err(QueueError::AvailIndexJump { avail, ahead, size: queue.size() });
     }
     Ok(queue.iter(mem)?.next().map(|chain| chain.head_index()))
+}
+
+/// Whether the driver wants a used-buffer notification (§2.7.7.1): not if
+/// it set VRING_AVAIL_F_NO_INTERRUPT. virtio-queue's `needs_notification`
+/// looks only at EVENT_IDX, which this device does not offer.
+pub fn wants_interrupt(queue: &Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
+    // The used-ring stores before the flags load (as vhost_notify's smp_mb).
+    std::sync::atomic::fence(Ordering::SeqCst);
+    let flags: u16 = mem.read_obj(GuestAddress(queue.avail_ring())).map_err(|e| QueueError::Memory(e.to_string()))?;
+    Ok(u32::from(flags) & VRING_AVAIL_F_NO_INTERRUPT == 0)
 }
 
 /// Reads the chain that starts at `head` into `out`, validating every
@@ -236,6 +248,16 @@ mod tests {
             read_chain(&queue, &mem, head, Direction::DeviceReads, &mut out),
             Err(QueueError::ChainTooLarge { head: 0 })
         );
+    }
+
+    #[test]
+    fn no_interrupt_is_honoured() {
+        let mem = memory();
+        let vq = MockSplitQueue::new(&mem, SIZE);
+        let queue = vq.create_queue().unwrap();
+        assert_eq!(wants_interrupt(&queue, &mem), Ok(true));
+        mem.write_obj(VRING_AVAIL_F_NO_INTERRUPT as u16, GuestAddress(queue.avail_ring())).unwrap();
+        assert_eq!(wants_interrupt(&queue, &mem), Ok(false));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap};
 
-use super::chain::{pop_head, read_chain, Buffer, Direction};
+use super::chain::{pop_head, read_chain, wants_interrupt, Buffer, Direction};
 use super::{QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
 use crate::stats::Stats;
 use crate::warn;
@@ -112,7 +112,7 @@ impl Console {
             used = true;
         }
         let more = !self.input.is_empty() && queue.avail_idx(mem, Ordering::Acquire)?.0 != queue.next_avail();
-        Ok(QueueRun { notify: used && queue.needs_notification(mem)?, more })
+        Ok(QueueRun { notify: used && wants_interrupt(queue, mem)?, more })
     }
 
     /// Writes `len` guest bytes at `addr` to the output, straight from guest
@@ -199,7 +199,7 @@ impl Console {
                 break;
             }
         }
-        Ok(QueueRun { notify: used && queue.needs_notification(mem)?, more })
+        Ok(QueueRun { notify: used && wants_interrupt(queue, mem)?, more })
     }
 }
 
