@@ -86,11 +86,19 @@ fn ensure_guest_toolchain(cargo: &str, rustc: &str) -> Result {
         ));
     }
     eprintln!("xtask: installing the guest toolchain: {packages}");
-    run(Command::new("apt-get").args(["update", "-q"]))?;
+    // On stderr: `cargo xtask run > out` must capture only the guest's bytes.
+    run(Command::new("apt-get").args(["update", "-q"]).stdout(stderr()))?;
     run(Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])
         .args(GUEST_TOOLCHAIN_PACKAGES)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(stderr()))
+}
+
+/// This process's stderr, for a child's stdout.
+fn stderr() -> std::process::Stdio {
+    use std::os::fd::AsFd;
+    std::io::stderr().as_fd().try_clone_to_owned().map(std::process::Stdio::from).unwrap_or(std::process::Stdio::null())
 }
 
 pub fn build_guests() -> Result {
