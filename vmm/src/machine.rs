@@ -28,7 +28,7 @@ use crate::stats::Stats;
 use crate::terminal::Escape;
 use crate::timer::{self, KickTimer};
 use crate::virtio::console::RECEIVEQ_INDEX;
-use crate::virtio::mmio::{MmioTransport, MMIO_WINDOW_SIZE};
+use crate::virtio::mmio::{Lifecycle, MmioTransport, MMIO_WINDOW_SIZE};
 use crate::virtio::VirtioDevice;
 use crate::warn;
 use crate::x86::layout::{self, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, SERIAL_IRQ, VIRTIO_CONSOLE_IRQ, VIRTIO_MMIO_BASE};
@@ -95,6 +95,8 @@ pub struct Config<'a> {
     /// The guest console's input (the VMM's stdin), and whether it is a
     /// terminal, whose Ctrl-A x quits.
     pub input: Option<(File, bool)>,
+    /// Told the console's lifecycle lines.
+    pub lifecycle: Option<Lifecycle>,
 }
 
 /// The virtio-mmio transport on the MMIO bus: accesses arrive with the
@@ -244,6 +246,9 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
         let reset = ResetLine::default();
         let serial = SerialPort::new(IrqLine::new(&vm, SERIAL_IRQ).map_err(dev)?, config.serial);
         let mut transport = MmioTransport::new(console(&vm, &mem)?);
+        if let Some(f) = config.lifecycle {
+            transport.set_lifecycle(f);
+        }
         transport.set_interrupt(Box::new(IrqLine::new(&vm, VIRTIO_CONSOLE_IRQ).map_err(dev)?));
         let console = Arc::new(Mutex::new(VirtioSlot { transport, mem: mem.clone() }));
         let mut io = IoManager::new();

@@ -128,7 +128,7 @@ fn run(args: &Args) -> Result<(), String> {
         None => HELLO_GUEST.to_vec(),
     };
     let mem_mib = u32::try_from(mem).unwrap_or(u32::MAX);
-    let config = Config { image: &image, mem_mib, cmdline: &args.cmdline };
+    let config = Config { image: &image, mem_mib, cmdline: &args.cmdline, lifecycle: Some(lifecycle()) };
     if args.vhost {
         let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out, args.poll_us))
             .map_err(|e| e.to_string())?;
@@ -176,6 +176,7 @@ fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> R
         cpus: args.cpus,
         serial,
         input: Some((stdin, terminal)),
+        lifecycle: Some(lifecycle()),
     };
     let vm = Machine::new(config, |_, _| Ok(Console::new(console_out))).map_err(|e| e.to_string())?;
     // Raw while the guest runs; restored before anything else is printed.
@@ -195,6 +196,11 @@ fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> R
     }
     eprintln!("Time taken to run VM: {} microseconds", start.elapsed().as_micros());
     Ok(())
+}
+
+/// The console's lifecycle lines, on stderr as the original demo prints them.
+fn lifecycle() -> vmm::virtio::mmio::Lifecycle {
+    Box::new(|line| eprintln!("{line}"))
 }
 
 /// Reads a guest file, refusing one larger than guest RAM before reading it.

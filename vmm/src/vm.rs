@@ -12,7 +12,7 @@ use crate::boot;
 use crate::loader::{self, LoadError};
 use crate::stats::Stats;
 use crate::timer::KickTimer;
-use crate::virtio::mmio::{MmioTransport, MMIO_WINDOW_SIZE};
+use crate::virtio::mmio::{Lifecycle, MmioTransport, MMIO_WINDOW_SIZE};
 use crate::virtio::vhost_console::{VhostConsole, VhostError};
 use crate::virtio::VirtioDevice;
 use crate::warn;
@@ -86,6 +86,8 @@ pub struct Config<'a> {
     pub image: &'a [u8],
     pub mem_mib: u32,
     pub cmdline: &'a str,
+    /// Told the console's lifecycle lines.
+    pub lifecycle: Option<Lifecycle>,
 }
 
 pub struct Vm<D: VirtioDevice> {
@@ -136,7 +138,10 @@ impl<D: VirtioDevice> Vm<D> {
         let image = loader::load(config.image, &mem, ram)?;
         let vcpu = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
         boot::setup(&kvm, &vcpu, &mem, ram, image.mode, image.entry, config.cmdline)?;
-        let console = MmioTransport::new(console(&vm, &mem)?);
+        let mut console = MmioTransport::new(console(&vm, &mem)?);
+        if let Some(f) = config.lifecycle {
+            console.set_lifecycle(f);
+        }
 
         Ok(Vm { _kvm: kvm, _vm: vm, vcpu, mem, console, stats: Stats::default(), debug_line: Vec::new() })
     }

@@ -9,6 +9,9 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 use super::*;
 use crate::warn;
 
+/// What the transport reports the driver's status steps to.
+pub type Lifecycle = Box<dyn FnMut(&str) + Send>;
+
 /// Size of the register window (registers up to 0x0ff, then configuration space).
 pub const MMIO_WINDOW_SIZE: u64 = 0x1000;
 
@@ -47,6 +50,9 @@ pub struct MmioTransport<D: VirtioDevice> {
     /// Where InterruptStatus changes are signalled, if the VM has an
     /// interrupt controller.
     interrupt: Option<Box<dyn Interrupt>>,
+    /// Told each status step the driver takes (the lifecycle lines the
+    /// binary prints); the transport itself prints nothing.
+    lifecycle: Option<Lifecycle>,
     /// QueueNotify writes handled, for statistics.
     pub notifications: u64,
     /// Used-buffer notifications raised, for statistics.
@@ -109,9 +115,15 @@ impl<D: VirtioDevice> MmioTransport<D> {
             interrupt_status: 0,
             pending: 0,
             interrupt: None,
+            lifecycle: None,
             notifications: 0,
             used_notifications: 0,
         }
+    }
+
+    /// Calls `f` with a line for each status step the driver takes.
+    pub fn set_lifecycle(&mut self, f: Lifecycle) {
+        self.lifecycle = Some(f);
     }
 
     /// Raise `interrupt` whenever InterruptStatus gains a bit (§4.2.2: the
@@ -504,7 +516,9 @@ impl<D: VirtioDevice> MmioTransport<D> {
                 }
             }
             self.status |= bit;
-            eprintln!("{}", lifecycle_message(bit, self.device.name()));
+            if let Some(f) = &mut self.lifecycle {
+                f(&lifecycle_message(bit, self.device.name()));
+            }
         }
     }
 
