@@ -15,6 +15,7 @@ use std::ops::Range;
 
 use kvm_bindings::{kvm_regs, kvm_segment, CpuId, KVM_MAX_CPUID_ENTRIES};
 use kvm_ioctls::{Kvm, VcpuFd};
+use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
 use thiserror::Error;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
@@ -167,27 +168,20 @@ pub fn set_segments(vcpu: &VcpuFd, mem: &GuestMemoryMmap, mode: Mode) -> Result<
     Ok(())
 }
 
-/// `struct hvm_start_info` (version 1) and a one-entry memory map.
+/// `struct hvm_start_info` (version 1, linux-loader's bindings of Xen's
+/// arch-x86/hvm/start_info.h) and a one-entry memory map.
 fn write_start_info(mem: &GuestMemoryMmap, ram: u64) -> Result<(), vm_memory::GuestMemoryError> {
-    let mut info = Vec::with_capacity(56);
-    info.extend_from_slice(&START_INFO_MAGIC.to_le_bytes());
-    info.extend_from_slice(&1u32.to_le_bytes()); // version
-    info.extend_from_slice(&0u32.to_le_bytes()); // flags
-    info.extend_from_slice(&0u32.to_le_bytes()); // nr_modules
-    info.extend_from_slice(&0u64.to_le_bytes()); // modlist_paddr
-    info.extend_from_slice(&CMDLINE_ADDR.to_le_bytes());
-    info.extend_from_slice(&0u64.to_le_bytes()); // rsdp_paddr
-    info.extend_from_slice(&MEMMAP_ADDR.to_le_bytes());
-    info.extend_from_slice(&1u32.to_le_bytes()); // memmap_entries
-    info.extend_from_slice(&0u32.to_le_bytes()); // reserved
-    mem.write_slice(&info, GuestAddress(START_INFO_ADDR))?;
-
-    let mut e820 = Vec::with_capacity(24);
-    e820.extend_from_slice(&0u64.to_le_bytes());
-    e820.extend_from_slice(&ram.to_le_bytes());
-    e820.extend_from_slice(&E820_RAM.to_le_bytes());
-    e820.extend_from_slice(&0u32.to_le_bytes());
-    mem.write_slice(&e820, GuestAddress(MEMMAP_ADDR))
+    let info = hvm_start_info {
+        magic: START_INFO_MAGIC,
+        version: 1,
+        cmdline_paddr: CMDLINE_ADDR,
+        memmap_paddr: MEMMAP_ADDR,
+        memmap_entries: 1,
+        ..Default::default()
+    };
+    mem.write_obj(info, GuestAddress(START_INFO_ADDR))?;
+    let ram = hvm_memmap_table_entry { addr: 0, size: ram, type_: E820_RAM, reserved: 0 };
+    mem.write_obj(ram, GuestAddress(MEMMAP_ADDR))
 }
 
 /// Identity-maps the first GiB with 2 MiB pages (it covers RAM and the

@@ -2,6 +2,7 @@
 //! protected mode or long mode, and a VirtIO 1.x console on virtio-mmio.
 
 pub mod boot;
+pub mod bus;
 pub mod devices;
 pub mod loader;
 pub mod machine;

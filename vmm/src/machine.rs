@@ -15,12 +15,12 @@ use std::time::Duration;
 use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use thiserror::Error;
-use vm_device::bus::{MmioAddress, MmioAddressOffset, MmioRange, PioAddress, PioRange};
+use vm_device::bus::{MmioAddress, PioAddress, PioRange};
 use vm_device::device_manager::{IoManager, MmioManager, PioManager};
-use vm_device::MutDeviceMmio;
 use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
 
-use crate::boot::{self, Mode};
+use crate::boot;
+use crate::bus::{self, VirtioSlot};
 use crate::devices::i8042::{ResetLine, I8042, I8042_BASE, I8042_LEN};
 use crate::devices::irq::IrqLine;
 use crate::devices::serial::{SerialPort, COM1_BASE, COM1_LEN};
@@ -28,7 +28,7 @@ use crate::stats::Stats;
 use crate::terminal::Escape;
 use crate::timer::{self, KickTimer};
 use crate::virtio::console::RECEIVEQ_INDEX;
-use crate::virtio::mmio::{Lifecycle, MmioTransport, MMIO_WINDOW_SIZE};
+use crate::virtio::mmio::{Lifecycle, MmioTransport};
 use crate::virtio::VirtioDevice;
 use crate::warn;
 use crate::x86::layout::{self, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, SERIAL_IRQ, VIRTIO_CONSOLE_IRQ, VIRTIO_MMIO_BASE};
@@ -97,23 +97,6 @@ pub struct Config<'a> {
     pub input: Option<(File, bool)>,
     /// Told the console's lifecycle lines.
     pub lifecycle: Option<Lifecycle>,
-}
-
-/// The virtio-mmio transport on the MMIO bus: accesses arrive with the
-/// offset in the window; writes need guest memory.
-struct VirtioSlot<D: VirtioDevice> {
-    transport: MmioTransport<D>,
-    mem: GuestMemoryMmap,
-}
-
-impl<D: VirtioDevice> MutDeviceMmio for VirtioSlot<D> {
-    fn mmio_read(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &mut [u8]) {
-        self.transport.read(offset, data);
-    }
-
-    fn mmio_write(&mut self, _base: MmioAddress, offset: MmioAddressOffset, data: &[u8]) {
-        self.transport.write(offset, data, &self.mem);
-    }
 }
 
 /// What the vCPU threads share.
@@ -236,8 +219,9 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
             regs::set_lint(&vcpu).map_err(|e| MachineError::Kvm("set LAPIC", e))?;
             // The others wait for the boot CPU's INIT and SIPI, in KVM.
             if id == 0 {
-                boot::set_segments(&vcpu, &mem, Mode::Long64)?;
-                regs::set_boot_regs(&vcpu, kernel.entry).map_err(|e| MachineError::Kvm("set registers", e))?;
+                boot::set_segments(&vcpu, &mem, kernel.mode)?;
+                regs::set_boot_regs(&vcpu, kernel.entry, kernel.mode, kernel.boot_info)
+                    .map_err(|e| MachineError::Kvm("set registers", e))?;
             }
             vcpus.push(vcpu);
         }
@@ -250,19 +234,14 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
             transport.set_lifecycle(f);
         }
         transport.set_interrupt(Box::new(IrqLine::new(&vm, VIRTIO_CONSOLE_IRQ).map_err(dev)?));
-        let console = Arc::new(Mutex::new(VirtioSlot { transport, mem: mem.clone() }));
         let mut io = IoManager::new();
         let bus = |e: vm_device::bus::Error| MachineError::Devices(e.to_string());
+        let console = bus::add_virtio(&mut io, VIRTIO_MMIO_BASE, transport, &mem).map_err(bus)?;
         io.register_pio(PioRange::new(PioAddress(COM1_BASE), COM1_LEN).map_err(bus)?, Arc::new(Mutex::new(serial)))
             .map_err(bus)?;
         io.register_pio(
             PioRange::new(PioAddress(I8042_BASE), I8042_LEN).map_err(bus)?,
             Arc::new(Mutex::new(I8042::new(reset.clone()))),
-        )
-        .map_err(bus)?;
-        io.register_mmio(
-            MmioRange::new(MmioAddress(VIRTIO_MMIO_BASE), MMIO_WINDOW_SIZE).map_err(bus)?,
-            console.clone(),
         )
         .map_err(bus)?;
         let shared =
@@ -411,15 +390,8 @@ fn run_vcpu<D: VirtioDevice>(id: usize, mut vcpu: VcpuFd, shared: &Shared<D>) ->
         if shared.stop.load(Ordering::SeqCst) {
             return stats;
         }
-        {
-            let mut console = shared.console.lock().expect("console lock");
-            if console.transport.has_pending_work() {
-                let mem = console.mem.clone();
-                console.transport.resume(&mem);
-                if console.transport.has_pending_work() {
-                    kick.arm(Duration::from_micros(100));
-                }
-            }
+        if shared.console.lock().expect("console lock").resume() {
+            kick.arm(Duration::from_micros(100));
         }
         let outcome = match vcpu.run() {
             Ok(VcpuExit::IoIn(port, data)) => {

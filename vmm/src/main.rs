@@ -143,7 +143,7 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn run_vm<D: VirtioDevice>(mut vm: Vm<D>, stats: bool) -> Result<(), String> {
+fn run_vm<D: VirtioDevice + Send + 'static>(mut vm: Vm<D>, stats: bool) -> Result<(), String> {
     let result = vm.run();
     if stats {
         eprintln!("{}", vm.stats());

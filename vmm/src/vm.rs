@@ -1,18 +1,23 @@
 //! The virtual machine: KVM objects, guest RAM, the console on virtio-mmio,
 //! and the vCPU loop that runs until the guest halts.
 
-use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{kvm_userspace_memory_region, KVM_INTERNAL_ERROR_EMULATION};
 use kvm_ioctls::{IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
 use thiserror::Error;
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
 
+use vm_device::bus::{MmioAddress, PioAddress, PioRange};
+use vm_device::device_manager::{IoManager, MmioManager, PioManager};
+
 use crate::boot;
+use crate::bus::{self, VirtioSlot};
+use crate::devices::debug_port::{DebugPort, DEBUG_PORT};
 use crate::loader::{self, LoadError};
 use crate::stats::Stats;
 use crate::timer::KickTimer;
-use crate::virtio::mmio::{Lifecycle, MmioTransport, MMIO_WINDOW_SIZE};
+use crate::virtio::mmio::{Lifecycle, MmioTransport};
 use crate::virtio::vhost_console::{VhostConsole, VhostError};
 use crate::virtio::VirtioDevice;
 use crate::warn;
@@ -20,8 +25,6 @@ use crate::warn;
 /// Where the console's register window sits; RAM ends below it.
 pub const CONSOLE_MMIO_BASE: u64 = 0x1000_0000;
 pub const MAX_MEM_MIB: u32 = (CONSOLE_MMIO_BASE >> 20) as u32;
-/// Bytes written to this port appear on stderr as `guest: ...` lines.
-pub const DEBUG_PORT: u16 = 0xe9;
 
 #[derive(Debug, Error)]
 pub enum VmError {
@@ -55,6 +58,8 @@ pub enum VmError {
     IoEvent(kvm_ioctls::Error),
     #[error("cannot create the vCPU kick timer: {0}")]
     Timer(std::io::Error),
+    #[error("setting up the bus: {0}")]
+    Bus(vm_device::bus::Error),
 }
 
 /// How soon a queue that stopped at its budget runs again, if the guest
@@ -62,7 +67,7 @@ pub enum VmError {
 const RESUME_DELAY: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Offset of QueueNotify in the virtio-mmio window.
-const QUEUE_NOTIFY: u64 = 0x050;
+const QUEUE_NOTIFY: u64 = virtio_bindings::virtio_mmio::VIRTIO_MMIO_QUEUE_NOTIFY as u64;
 
 /// The vhost console, with each queue's QueueNotify write (datamatch: the
 /// queue index, as Firecracker does) turned into a kick eventfd by KVM.
@@ -90,18 +95,19 @@ pub struct Config<'a> {
     pub lifecycle: Option<Lifecycle>,
 }
 
-pub struct Vm<D: VirtioDevice> {
+pub struct Vm<D: VirtioDevice + Send + 'static> {
     // Kept open for the VM's lifetime.
     _kvm: Kvm,
     _vm: VmFd,
     vcpu: VcpuFd,
-    mem: GuestMemoryMmap,
-    console: MmioTransport<D>,
+    /// The console's window and the debug port.
+    io: IoManager,
+    console: Arc<Mutex<VirtioSlot<D>>>,
+    debug: Arc<Mutex<DebugPort>>,
     stats: Stats,
-    debug_line: Vec<u8>,
 }
 
-impl<D: VirtioDevice> Vm<D> {
+impl<D: VirtioDevice + Send + 'static> Vm<D> {
     /// Creates the VM, loads the image and sets up the vCPU to enter it;
     /// `console` makes the console device once guest RAM exists.
     pub fn new(
@@ -138,12 +144,16 @@ impl<D: VirtioDevice> Vm<D> {
         let image = loader::load(config.image, &mem, ram)?;
         let vcpu = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
         boot::setup(&kvm, &vcpu, &mem, ram, image.mode, image.entry, config.cmdline)?;
-        let mut console = MmioTransport::new(console(&vm, &mem)?);
+        let mut transport = MmioTransport::new(console(&vm, &mem)?);
         if let Some(f) = config.lifecycle {
-            console.set_lifecycle(f);
+            transport.set_lifecycle(f);
         }
-
-        Ok(Vm { _kvm: kvm, _vm: vm, vcpu, mem, console, stats: Stats::default(), debug_line: Vec::new() })
+        let mut io = IoManager::new();
+        let console = bus::add_virtio(&mut io, CONSOLE_MMIO_BASE, transport, &mem).map_err(VmError::Bus)?;
+        let debug = Arc::new(Mutex::new(DebugPort::default()));
+        io.register_pio(PioRange::new(PioAddress(DEBUG_PORT), 1).map_err(VmError::Bus)?, debug.clone())
+            .map_err(VmError::Bus)?;
+        Ok(Vm { _kvm: kvm, _vm: vm, vcpu, io, console, debug, stats: Stats::default() })
     }
 
     /// Runs the vCPU until the guest halts.
@@ -155,54 +165,47 @@ impl<D: VirtioDevice> Vm<D> {
                 // A kick that ended the last KVM_RUN is used up.
                 self.vcpu.set_kvm_immediate_exit(0);
             }
-            if self.console.has_pending_work() {
-                // Any exit is a chance to go on; the timer makes sure of one.
-                self.console.resume(&self.mem);
-                if self.console.has_pending_work() {
-                    if kick.is_none() {
-                        kick = Some(KickTimer::new(&mut self.vcpu).map_err(VmError::Timer)?);
-                    }
-                    kick.as_ref().expect("made above").arm(RESUME_DELAY);
+            // Any exit is a chance to go on with queue work; the timer makes sure of one.
+            if self.console.lock().expect("console lock").resume() {
+                if kick.is_none() {
+                    kick = Some(KickTimer::new(&mut self.vcpu).map_err(VmError::Timer)?);
                 }
+                kick.as_ref().expect("made above").arm(RESUME_DELAY);
             }
             match self.vcpu.run() {
                 Ok(VcpuExit::MmioRead(addr, data)) => {
                     self.stats.exits_mmio += 1;
                     self.stats.mmio_reads += 1;
-                    match addr.checked_sub(CONSOLE_MMIO_BASE).filter(|&off| off < MMIO_WINDOW_SIZE) {
-                        Some(offset) => self.console.read(offset, data),
-                        None => {
-                            warn!("mmio: {}-byte read at {addr:#x} outside any device; reads as 0", data.len());
-                            data.fill(0);
-                        }
+                    if self.io.mmio_read(MmioAddress(addr), data).is_err() {
+                        warn!("mmio: {}-byte read at {addr:#x} outside any device; reads as 0", data.len());
+                        data.fill(0);
                     }
                 }
                 Ok(VcpuExit::MmioWrite(addr, data)) => {
                     self.stats.exits_mmio += 1;
                     self.stats.mmio_writes += 1;
-                    match addr.checked_sub(CONSOLE_MMIO_BASE).filter(|&off| off < MMIO_WINDOW_SIZE) {
-                        // No interrupt controller: the driver polls the used
-                        // ring, and InterruptStatus records what would be raised.
-                        Some(offset) => _ = self.console.write(offset, data, &self.mem),
-                        None => warn!("mmio: {}-byte write at {addr:#x} outside any device ignored", data.len()),
+                    // No interrupt controller: the driver polls the used ring,
+                    // and InterruptStatus records what would be raised.
+                    if self.io.mmio_write(MmioAddress(addr), data).is_err() {
+                        warn!("mmio: {}-byte write at {addr:#x} outside any device ignored", data.len());
                     }
                 }
                 Ok(VcpuExit::IoOut(port, data)) => {
                     self.stats.exits_io += 1;
-                    if port == DEBUG_PORT {
-                        debug_port_write(&mut self.debug_line, data);
-                    } else {
+                    if self.io.pio_write(PioAddress(port), data).is_err() {
                         warn!("io: write to port {port:#x} ignored");
                     }
                 }
                 Ok(VcpuExit::IoIn(port, data)) => {
                     self.stats.exits_io += 1;
-                    warn!("io: read from port {port:#x}; reads as all ones");
-                    data.fill(0xff);
+                    if self.io.pio_read(PioAddress(port), data).is_err() {
+                        warn!("io: read from port {port:#x}; reads as all ones");
+                        data.fill(0xff);
+                    }
                 }
                 Ok(VcpuExit::Hlt) => {
                     self.stats.exits_hlt += 1;
-                    debug_port_write(&mut self.debug_line, b"");
+                    self.debug.lock().expect("debug port lock").flush();
                     return Ok(());
                 }
                 Ok(exit) => {
@@ -223,7 +226,7 @@ impl<D: VirtioDevice> Vm<D> {
                         VcpuExit::FailEntry(reason, _cpu) => VmError::FailEntry(reason),
                         other => VmError::UnexpectedExit(format!("{other:?}")),
                     };
-                    debug_port_write(&mut self.debug_line, b"");
+                    self.debug.lock().expect("debug port lock").flush();
                     return Err(err);
                 }
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
@@ -233,34 +236,14 @@ impl<D: VirtioDevice> Vm<D> {
     }
 
     pub fn stats(&mut self) -> Stats {
+        let mut slot = self.console.lock().expect("console lock");
         let mut stats = Stats {
-            notifications: self.console.notifications,
-            used_notifications: self.console.used_notifications,
+            notifications: slot.transport.notifications,
+            used_notifications: slot.transport.used_notifications,
             peak_rss_kib: crate::stats::peak_rss_kib(),
             ..self.stats.clone()
         };
-        self.console.device_mut().add_stats(&mut stats);
+        slot.transport.device_mut().add_stats(&mut stats);
         stats
     }
-}
-
-/// Collects debug-port bytes into lines on stderr; an empty write flushes a
-/// partial line (at halt).
-fn debug_port_write(line: &mut Vec<u8>, data: &[u8]) {
-    for &b in data {
-        if b == b'\n' {
-            flush_debug_line(line);
-        } else if line.len() < 1024 {
-            line.push(b);
-        }
-    }
-    if data.is_empty() && !line.is_empty() {
-        flush_debug_line(line);
-    }
-}
-
-fn flush_debug_line(line: &mut Vec<u8>) {
-    let text: String = String::from_utf8_lossy(line).chars().map(|c| if c.is_control() { '.' } else { c }).collect();
-    let _ = writeln!(std::io::stderr(), "guest: {text}");
-    line.clear();
 }

@@ -91,6 +91,74 @@ fn the_serial_port_reaches_stderr_and_a_reset_ends_the_vm() {
     std::fs::remove_file(kernel).unwrap();
 }
 
+/// An ELF64 vmlinux whose PVH note (XEN_ELFNOTE_PHYS32_ENTRY) names 32-bit
+/// code at 1 MiB: it checks that EBX points at the hvm_start_info magic,
+/// says "pvh" on COM1 and resets, or triple-faults.
+fn pvh_vmlinux(name: &str) -> PathBuf {
+    let mut ok = serial(b"pvh\n"); // the same bytes in 32-bit code
+    ok.extend_from_slice(&RESET);
+    ok.extend_from_slice(&HANG);
+    let mut code = vec![0x81, 0x3b]; // cmp dword [ebx], imm32
+    code.extend_from_slice(&0x336e_c578u32.to_le_bytes());
+    code.extend_from_slice(&[0x75, ok.len() as u8]); // jne fail
+    code.extend_from_slice(&ok);
+    code.extend_from_slice(&UD2); // fail
+    let (load, note_at, code_at) = (0x10_0000u64, 0x200u64, 0x1000u64);
+    let mut note = Vec::new();
+    for v in [4u32, 4, 18] {
+        note.extend_from_slice(&v.to_le_bytes());
+    }
+    note.extend_from_slice(b"Xen\0");
+    note.extend_from_slice(&(load as u32).to_le_bytes());
+    let mut f = vec![0u8; code_at as usize];
+    f[..8].copy_from_slice(b"\x7fELF\x02\x01\x01\x00");
+    f[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    f[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    f[20..24].copy_from_slice(&1u32.to_le_bytes());
+    f[24..32].copy_from_slice(&load.to_le_bytes()); // e_entry
+    f[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    f[52..54].copy_from_slice(&64u16.to_le_bytes());
+    f[54..56].copy_from_slice(&56u16.to_le_bytes());
+    f[56..58].copy_from_slice(&2u16.to_le_bytes());
+    let phdr = |f: &mut Vec<u8>, at: usize, kind: u32, offset: u64, addr: u64, size: u64| {
+        f[at..at + 4].copy_from_slice(&kind.to_le_bytes());
+        f[at + 4..at + 8].copy_from_slice(&5u32.to_le_bytes()); // R X
+        f[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+        f[at + 16..at + 24].copy_from_slice(&addr.to_le_bytes());
+        f[at + 24..at + 32].copy_from_slice(&addr.to_le_bytes());
+        f[at + 32..at + 40].copy_from_slice(&size.to_le_bytes());
+        f[at + 40..at + 48].copy_from_slice(&size.to_le_bytes());
+    };
+    phdr(&mut f, 64, 1, code_at, load, code.len() as u64); // PT_LOAD
+    phdr(&mut f, 120, 4, note_at, 0, note.len() as u64); // PT_NOTE
+    f[note_at as usize..note_at as usize + note.len()].copy_from_slice(&note);
+    f.extend_from_slice(&code);
+    let path = std::env::temp_dir().join(format!("vmm-vmlinux-{name}-{}", std::process::id()));
+    std::fs::write(&path, &f).unwrap();
+    path
+}
+
+#[test]
+fn an_elf_vmlinux_is_entered_through_its_pvh_note() {
+    let kernel = pvh_vmlinux("pvh");
+    let out = boot(&kernel, &[]);
+    let lines = stderr_lines(&out);
+    assert!(out.status.success(), "{lines:?}");
+    assert_eq!(&lines[..2], ["pvh", "[guest reset: VM stopped]"], "EBX held the start_info");
+    // Without the note: refused.
+    let mut plain = std::fs::read(&kernel).unwrap();
+    plain[120..124].copy_from_slice(&0u32.to_le_bytes()); // PT_NOTE -> PT_NULL
+    std::fs::write(&kernel, &plain).unwrap();
+    assert_one_line_error(
+        &boot(&kernel, &[]),
+        &format!(
+            "vmm: error: kernel {} is an ELF without a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY; CONFIG_PVH)",
+            kernel.display()
+        ),
+    );
+    std::fs::remove_file(kernel).unwrap();
+}
+
 #[test]
 fn a_panic_is_a_warm_reset_and_an_error() {
     let mut code = WARM_FLAG.to_vec();
@@ -145,7 +213,13 @@ fn bad_kernels_and_initrds_get_one_line_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     let lines = stderr_lines(&out);
     assert_eq!(lines.len(), 1);
-    assert!(lines[0].starts_with(&format!("vmm: error: kernel {elf} is not a bzImage (")), "{lines:?}");
+    assert!(lines[0].starts_with(&format!("vmm: error: kernel {elf} is not an x86-64 ELF vmlinux (")), "{lines:?}");
+    let text = std::env::temp_dir().join(format!("vmm-notakernel-{}", std::process::id()));
+    std::fs::write(&text, vec![b'x'; 8192]).unwrap();
+    let out = vmm(&["--kernel", text.to_str().unwrap()]);
+    let lines = stderr_lines(&out);
+    assert!(lines[0].starts_with(&format!("vmm: error: kernel {} is not a bzImage (", text.display())), "{lines:?}");
+    std::fs::remove_file(text).unwrap();
     let big = bzimage("big", &RESET, 40 << 20);
     assert_one_line_error(
         &vmm(&["--kernel", big.to_str().unwrap(), "--mem", "32"]),

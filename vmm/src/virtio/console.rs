@@ -4,10 +4,11 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap, WriteVolatile};
 
 use super::chain::{pop_head, read_chain, wants_interrupt, Buffer, Direction};
 use super::{QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
@@ -50,8 +51,10 @@ pub const BYTE_WEIGHT: usize = 0x80000;
 /// VMM stops reading its input (the bytes wait where they are).
 pub const INPUT_MAX: usize = 64 * 1024;
 
-pub struct Console {
-    out: File,
+/// The console, writing the guest's bytes to `W` (a file, stdout; a `Vec`
+/// in tests).
+pub struct Console<W: WriteVolatile + Write + Send = File> {
+    out: W,
     /// The buffers of the chain being written, reused across chains.
     buffers: Vec<Buffer>,
     /// A chain that a run left half written: its head, and the bytes of it
@@ -66,8 +69,8 @@ pub struct Console {
     pub bytes_out: u64,
 }
 
-impl Console {
-    pub fn new(out: File) -> Self {
+impl<W: WriteVolatile + Write + Send> Console<W> {
+    pub fn new(out: W) -> Self {
         Console {
             out,
             buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
@@ -203,7 +206,7 @@ impl Console {
     }
 }
 
-impl VirtioDevice for Console {
+impl<W: WriteVolatile + Write + Send> VirtioDevice for Console<W> {
     fn name(&self) -> &'static str {
         "console"
     }
@@ -228,7 +231,6 @@ impl VirtioDevice for Console {
         let Some(byte) = emergency_byte(offset, data) else { return false };
         self.bytes_out += 1;
         if !self.output_failed {
-            use std::io::Write;
             if let Err(e) = self.out.write_all(&[byte]) {
                 warn!("virtio-console: console output failed ({e}); dropping further output");
                 self.output_failed = true;
@@ -277,10 +279,8 @@ mod tests {
     use virtio_queue::desc::{split::Descriptor, RawDescriptor};
     use virtio_queue::mock::MockSplitQueue;
 
-    /// A console writing to a fresh temporary file, and that file's path.
-    fn console(name: &str) -> (Console, std::path::PathBuf) {
-        let path = std::env::temp_dir().join(format!("vmm-console-{name}-{}", std::process::id()));
-        (Console::new(File::create(&path).unwrap()), path)
+    fn console() -> Console<Vec<u8>> {
+        Console::new(Vec::new())
     }
 
     #[test]
@@ -295,17 +295,15 @@ mod tests {
         vq.avail().ring().ref_at(0).unwrap().store(0);
         vq.avail().idx().store(1);
         let mut queue = vq.create_queue().unwrap();
-        let (mut c, path) = console("budget");
+        let mut c = console();
         for run in 1..=4 {
             let result = c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
-            let written = std::fs::metadata(&path).unwrap().len();
-            assert_eq!(written, (run * BYTE_WEIGHT) as u64, "run {run}");
+            assert_eq!(c.out.len(), run * BYTE_WEIGHT, "run {run}");
             assert_eq!(result.more, run < 4, "run {run}");
             assert_eq!(vq.used().idx().load(), u16::from(run == 4), "used only when whole, run {run}");
         }
         // Nothing left: a run with nothing to do.
         assert!(!c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap().more);
-        std::fs::remove_file(path).unwrap();
     }
 
     #[test]
@@ -318,10 +316,56 @@ mod tests {
         }
         vq.avail().idx().store(256);
         let mut queue = vq.create_queue().unwrap();
-        let (mut c, path) = console("weight");
+        let mut c = console();
         let run = c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
         assert!(!run.more, "256 chains are one weight");
         assert_eq!(vq.used().idx().load(), 256);
-        std::fs::remove_file(path).unwrap();
+        assert_eq!(c.out.len(), 256);
+    }
+
+    #[test]
+    fn input_waits_for_receive_buffers_and_fills_them_in_order() {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+        let vq = MockSplitQueue::new(&mem, 16);
+        let mut queue = vq.create_queue().unwrap();
+        let mut c = console();
+        assert_eq!(c.input(b"hello, guest"), 12);
+        // No buffers yet: the input is held.
+        let run = c.process_queue(RECEIVEQ_INDEX, &mut queue, &mem).unwrap();
+        assert!(!run.notify);
+        // Two device-writable buffers of 5 and 100 bytes in one chain, and a second chain.
+        let write = virtio_bindings::virtio_ring::VRING_DESC_F_WRITE as u16;
+        let descs =
+            [(0x8_0000, 5, write | VRING_DESC_F_NEXT as u16, 1), (0x8_1000, 100, write, 0), (0x8_2000, 100, write, 0)];
+        for (i, (addr, len, flags, next)) in descs.into_iter().enumerate() {
+            vq.desc_table().store(i as u16, RawDescriptor::from(Descriptor::new(addr, len, flags, next))).unwrap();
+        }
+        vq.avail().ring().ref_at(0).unwrap().store(0);
+        vq.avail().ring().ref_at(1).unwrap().store(2);
+        vq.avail().idx().store(2);
+        let run = c.process_queue(RECEIVEQ_INDEX, &mut queue, &mem).unwrap();
+        assert!(run.notify);
+        assert_eq!(vq.used().idx().load(), 1, "one chain took it all; the other stays posted");
+        let mut first = [0u8; 5];
+        let mut rest = [0u8; 7];
+        mem.read_slice(&mut first, GuestAddress(0x8_0000)).unwrap();
+        mem.read_slice(&mut rest, GuestAddress(0x8_1000)).unwrap();
+        assert_eq!((&first, &rest), (b"hello", b", guest"));
+        assert_eq!(vq.used().ring().ref_at(0).unwrap().load().len(), 12);
+        // The input room is bounded.
+        assert_eq!(c.input(&vec![b'x'; INPUT_MAX + 1]), INPUT_MAX);
+    }
+
+    #[test]
+    fn a_read_only_buffer_on_receiveq_is_an_error() {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+        let vq = MockSplitQueue::new(&mem, 16);
+        vq.desc_table().store(0, RawDescriptor::from(Descriptor::new(0x8_0000, 16, 0, 0))).unwrap();
+        vq.avail().ring().ref_at(0).unwrap().store(0);
+        vq.avail().idx().store(1);
+        let mut queue = vq.create_queue().unwrap();
+        let mut c = console();
+        c.input(b"x");
+        assert_eq!(c.process_queue(RECEIVEQ_INDEX, &mut queue, &mem), Err(QueueError::ReadOnly { index: 0 }));
     }
 }

@@ -19,9 +19,54 @@ const MAGIC_VALUE: u32 = 0x7472_6976; // "virt"
 const VERSION: u32 = 2; // modern (non-legacy) interface
 const VENDOR_ID: u32 = 0x554d_4551; // "QEMU", the customary vendor for emulated devices
 
-const CONFIG_OFFSET: u64 = 0x100;
-pub const INT_USED_RING: u32 = 1;
-pub const INT_CONFIG: u32 = 2;
+// Register offsets (VirtIO 1.2 §4.2.2), from virtio-bindings where it has them.
+use virtio_bindings::virtio_mmio as reg;
+const MAGIC_VALUE_REG: u64 = reg::VIRTIO_MMIO_MAGIC_VALUE as u64;
+const VERSION_REG: u64 = reg::VIRTIO_MMIO_VERSION as u64;
+const DEVICE_ID: u64 = reg::VIRTIO_MMIO_DEVICE_ID as u64;
+const VENDOR_ID_REG: u64 = reg::VIRTIO_MMIO_VENDOR_ID as u64;
+const DEVICE_FEATURES: u64 = reg::VIRTIO_MMIO_DEVICE_FEATURES as u64;
+const DEVICE_FEATURES_SEL: u64 = reg::VIRTIO_MMIO_DEVICE_FEATURES_SEL as u64;
+const DRIVER_FEATURES: u64 = reg::VIRTIO_MMIO_DRIVER_FEATURES as u64;
+const DRIVER_FEATURES_SEL: u64 = reg::VIRTIO_MMIO_DRIVER_FEATURES_SEL as u64;
+const QUEUE_SEL: u64 = reg::VIRTIO_MMIO_QUEUE_SEL as u64;
+const QUEUE_NUM_MAX: u64 = reg::VIRTIO_MMIO_QUEUE_NUM_MAX as u64;
+const QUEUE_NUM: u64 = reg::VIRTIO_MMIO_QUEUE_NUM as u64;
+const QUEUE_READY: u64 = reg::VIRTIO_MMIO_QUEUE_READY as u64;
+const QUEUE_NOTIFY: u64 = reg::VIRTIO_MMIO_QUEUE_NOTIFY as u64;
+const INTERRUPT_STATUS: u64 = reg::VIRTIO_MMIO_INTERRUPT_STATUS as u64;
+const INTERRUPT_ACK: u64 = reg::VIRTIO_MMIO_INTERRUPT_ACK as u64;
+const STATUS: u64 = reg::VIRTIO_MMIO_STATUS as u64;
+const QUEUE_DESC_LOW: u64 = reg::VIRTIO_MMIO_QUEUE_DESC_LOW as u64;
+const QUEUE_DESC_HIGH: u64 = reg::VIRTIO_MMIO_QUEUE_DESC_HIGH as u64;
+const QUEUE_DRIVER_LOW: u64 = reg::VIRTIO_MMIO_QUEUE_AVAIL_LOW as u64;
+const QUEUE_DRIVER_HIGH: u64 = reg::VIRTIO_MMIO_QUEUE_AVAIL_HIGH as u64;
+const QUEUE_DEVICE_LOW: u64 = reg::VIRTIO_MMIO_QUEUE_USED_LOW as u64;
+const QUEUE_DEVICE_HIGH: u64 = reg::VIRTIO_MMIO_QUEUE_USED_HIGH as u64;
+const SHM_SEL: u64 = reg::VIRTIO_MMIO_SHM_SEL as u64;
+const SHM_LEN_LOW: u64 = reg::VIRTIO_MMIO_SHM_LEN_LOW as u64;
+const SHM_LEN_HIGH: u64 = reg::VIRTIO_MMIO_SHM_LEN_HIGH as u64;
+const SHM_BASE_LOW: u64 = reg::VIRTIO_MMIO_SHM_BASE_LOW as u64;
+const SHM_BASE_HIGH: u64 = reg::VIRTIO_MMIO_SHM_BASE_HIGH as u64;
+/// Not in virtio-bindings 0.2 (VirtIO 1.2 added it).
+const QUEUE_RESET: u64 = 0x0c0;
+const CONFIG_GENERATION: u64 = reg::VIRTIO_MMIO_CONFIG_GENERATION as u64;
+const CONFIG_OFFSET: u64 = reg::VIRTIO_MMIO_CONFIG as u64;
+pub const INT_USED_RING: u32 = reg::VIRTIO_MMIO_INT_VRING;
+pub const INT_CONFIG: u32 = reg::VIRTIO_MMIO_INT_CONFIG;
+
+/// Why a queue cannot be enabled (QueueReady = 1).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SetupError {
+    #[error("enabled before all three ring addresses were written")]
+    AddressesMissing,
+    #[error("{0} {1:#x} is not {2}-byte aligned")]
+    Misaligned(&'static str, u64, u64),
+    #[error("available ring at guest address 0 is not supported")]
+    AvailAtZero,
+    #[error("rings (descriptors {desc:#x}, available {driver:#x}, used {device:#x}, size {size}) are not all inside guest memory")]
+    OutsideMemory { desc: u64, driver: u64, device: u64, size: u16 },
+}
 
 /// A queue's configuration as programmed by the driver. Its addresses are
 /// handed to `Queue` only when the driver enables it, so that every check
@@ -62,35 +107,35 @@ pub struct MmioTransport<D: VirtioDevice> {
 /// Register names, for log lines.
 fn register_name(offset: u64) -> &'static str {
     match offset {
-        0x000 => "MagicValue",
-        0x004 => "Version",
-        0x008 => "DeviceID",
-        0x00c => "VendorID",
-        0x010 => "DeviceFeatures",
-        0x014 => "DeviceFeaturesSel",
-        0x020 => "DriverFeatures",
-        0x024 => "DriverFeaturesSel",
-        0x030 => "QueueSel",
-        0x034 => "QueueNumMax",
-        0x038 => "QueueNum",
-        0x044 => "QueueReady",
-        0x050 => "QueueNotify",
-        0x060 => "InterruptStatus",
-        0x064 => "InterruptACK",
-        0x070 => "Status",
-        0x080 => "QueueDescLow",
-        0x084 => "QueueDescHigh",
-        0x090 => "QueueDriverLow",
-        0x094 => "QueueDriverHigh",
-        0x0a0 => "QueueDeviceLow",
-        0x0a4 => "QueueDeviceHigh",
-        0x0ac => "SHMSel",
-        0x0b0 => "SHMLenLow",
-        0x0b4 => "SHMLenHigh",
-        0x0b8 => "SHMBaseLow",
-        0x0bc => "SHMBaseHigh",
-        0x0c0 => "QueueReset",
-        0x0fc => "ConfigGeneration",
+        MAGIC_VALUE_REG => "MagicValue",
+        VERSION_REG => "Version",
+        DEVICE_ID => "DeviceID",
+        VENDOR_ID_REG => "VendorID",
+        DEVICE_FEATURES => "DeviceFeatures",
+        DEVICE_FEATURES_SEL => "DeviceFeaturesSel",
+        DRIVER_FEATURES => "DriverFeatures",
+        DRIVER_FEATURES_SEL => "DriverFeaturesSel",
+        QUEUE_SEL => "QueueSel",
+        QUEUE_NUM_MAX => "QueueNumMax",
+        QUEUE_NUM => "QueueNum",
+        QUEUE_READY => "QueueReady",
+        QUEUE_NOTIFY => "QueueNotify",
+        INTERRUPT_STATUS => "InterruptStatus",
+        INTERRUPT_ACK => "InterruptACK",
+        STATUS => "Status",
+        QUEUE_DESC_LOW => "QueueDescLow",
+        QUEUE_DESC_HIGH => "QueueDescHigh",
+        QUEUE_DRIVER_LOW => "QueueDriverLow",
+        QUEUE_DRIVER_HIGH => "QueueDriverHigh",
+        QUEUE_DEVICE_LOW => "QueueDeviceLow",
+        QUEUE_DEVICE_HIGH => "QueueDeviceHigh",
+        SHM_SEL => "SHMSel",
+        SHM_LEN_LOW => "SHMLenLow",
+        SHM_LEN_HIGH => "SHMLenHigh",
+        SHM_BASE_LOW => "SHMBaseLow",
+        SHM_BASE_HIGH => "SHMBaseHigh",
+        QUEUE_RESET => "QueueReset",
+        CONFIG_GENERATION => "ConfigGeneration",
         _ => "an unknown register",
     }
 }
@@ -187,31 +232,39 @@ impl<D: VirtioDevice> MmioTransport<D> {
             return;
         }
         let value = match offset {
-            0x000 => MAGIC_VALUE,
-            0x004 => VERSION,
-            0x008 => self.device.device_id(),
-            0x00c => VENDOR_ID,
-            0x010 => match self.device_features_sel {
+            MAGIC_VALUE_REG => MAGIC_VALUE,
+            VERSION_REG => VERSION,
+            DEVICE_ID => self.device.device_id(),
+            VENDOR_ID_REG => VENDOR_ID,
+            DEVICE_FEATURES => match self.device_features_sel {
                 0 => self.device.features() as u32,
                 1 => (self.device.features() >> 32) as u32,
                 _ => 0,
             },
-            0x034 => self.selected().map_or(0, |q| u32::from(self.queues[q].max_size())),
-            0x044 => self.selected().map_or(0, |q| u32::from(self.queues[q].ready())),
-            0x060 => self.interrupt_status,
-            0x070 => {
+            QUEUE_NUM_MAX => self.selected().map_or(0, |q| u32::from(self.queues[q].max_size())),
+            QUEUE_READY => self.selected().map_or(0, |q| u32::from(self.queues[q].ready())),
+            INTERRUPT_STATUS => self.interrupt_status,
+            STATUS => {
                 if let Some(why) = self.device.error() {
                     self.needs_reset(format_args!("{why}"));
                 }
                 self.status
             }
-            0x0fc => 0, // the configuration never changes
+            CONFIG_GENERATION => 0, // the configuration never changes
             // No shared memory regions: every SHMSel names one that does not
             // exist, whose length and base read as -1 (§4.2.2).
-            0x0b0..=0x0bc => u32::MAX,
+            SHM_LEN_LOW..=SHM_BASE_HIGH => u32::MAX,
             // VIRTIO_F_RING_RESET is not offered: no reset is ever in progress.
-            0x0c0 => 0,
-            0x014 | 0x020 | 0x024 | 0x030 | 0x038 | 0x050 | 0x064 | 0x080..=0x0a4 | 0x0ac => {
+            QUEUE_RESET => 0,
+            DEVICE_FEATURES_SEL
+            | DRIVER_FEATURES
+            | DRIVER_FEATURES_SEL
+            | QUEUE_SEL
+            | QUEUE_NUM
+            | QUEUE_NOTIFY
+            | INTERRUPT_ACK
+            | QUEUE_DESC_LOW..=QUEUE_DEVICE_HIGH
+            | SHM_SEL => {
                 warn!("virtio-mmio: read of write-only register {} ({offset:#05x}) ignored", register_name(offset));
                 0
             }
@@ -246,19 +299,27 @@ impl<D: VirtioDevice> MmioTransport<D> {
         }
         let value = u32::from_le_bytes(data.try_into().expect("length checked above"));
         match offset {
-            0x014 => self.device_features_sel = value,
-            0x020 => self.write_driver_features(value),
-            0x024 => self.driver_features_sel = value,
-            0x030 => self.queue_sel = value,
-            0x038 => self.write_queue_num(value),
-            0x044 => self.write_queue_ready(value, mem),
-            0x050 => return self.notify(value, mem),
-            0x064 => self.interrupt_status &= !value,
-            0x070 => self.write_status(value, mem),
-            0x080..=0x0a4 if offset % 16 < 8 => self.write_queue_address(offset, value),
-            0x0ac => {} // selects among no regions
-            0x0c0 => warn!("virtio-mmio: QueueReset write ignored: VIRTIO_F_RING_RESET was not offered"),
-            0x000 | 0x004 | 0x008 | 0x00c | 0x010 | 0x034 | 0x060 | 0x0b0..=0x0bc | 0x0fc => {
+            DEVICE_FEATURES_SEL => self.device_features_sel = value,
+            DRIVER_FEATURES => self.write_driver_features(value),
+            DRIVER_FEATURES_SEL => self.driver_features_sel = value,
+            QUEUE_SEL => self.queue_sel = value,
+            QUEUE_NUM => self.write_queue_num(value),
+            QUEUE_READY => self.write_queue_ready(value, mem),
+            QUEUE_NOTIFY => return self.notify(value, mem),
+            INTERRUPT_ACK => self.interrupt_status &= !value,
+            STATUS => self.write_status(value, mem),
+            QUEUE_DESC_LOW..=QUEUE_DEVICE_HIGH if offset % 16 < 8 => self.write_queue_address(offset, value),
+            SHM_SEL => {} // selects among no regions
+            QUEUE_RESET => warn!("virtio-mmio: QueueReset write ignored: VIRTIO_F_RING_RESET was not offered"),
+            MAGIC_VALUE_REG
+            | VERSION_REG
+            | DEVICE_ID
+            | VENDOR_ID_REG
+            | DEVICE_FEATURES
+            | QUEUE_NUM_MAX
+            | INTERRUPT_STATUS
+            | SHM_LEN_LOW..=SHM_BASE_HIGH
+            | CONFIG_GENERATION => {
                 warn!("virtio-mmio: write to read-only register {} ({offset:#05x}) ignored", register_name(offset));
             }
             _ => warn!("virtio-mmio: write to unknown register {offset:#05x} ignored"),
@@ -338,8 +399,8 @@ impl<D: VirtioDevice> MmioTransport<D> {
         let Some(q) = self.configurable_queue(register_name(offset)) else { return };
         let setup = &mut self.setups[q];
         let (field, bit) = match offset & !0xf {
-            0x080 => (&mut setup.desc, 1),
-            0x090 => (&mut setup.driver, 2),
+            QUEUE_DESC_LOW => (&mut setup.desc, 1),
+            QUEUE_DRIVER_LOW => (&mut setup.driver, 2),
             _ => (&mut setup.device, 4),
         };
         *field = if offset.is_multiple_of(8) {
@@ -367,36 +428,31 @@ impl<D: VirtioDevice> MmioTransport<D> {
 
     /// Checks a queue's layout once, when the driver enables it (§2.7: ring
     /// alignment; every ring inside guest RAM).
-    fn enable_queue(&mut self, q: usize, mem: &GuestMemoryMmap) -> Result<(), String> {
+    fn enable_queue(&mut self, q: usize, mem: &GuestMemoryMmap) -> Result<(), SetupError> {
         let setup = &self.setups[q];
         if setup.written != 7 {
-            return Err("enabled before all three ring addresses were written".into());
+            return Err(SetupError::AddressesMissing);
         }
         let queue = &mut self.queues[q];
+        let (desc, driver, device) = (setup.desc, setup.driver, setup.device);
         queue
-            .try_set_desc_table_address(GuestAddress(setup.desc))
-            .map_err(|_| format!("descriptor table {:#x} is not 16-byte aligned", setup.desc))?;
+            .try_set_desc_table_address(GuestAddress(desc))
+            .map_err(|_| SetupError::Misaligned("descriptor table", desc, 16))?;
         queue
-            .try_set_avail_ring_address(GuestAddress(setup.driver))
-            .map_err(|_| format!("available ring {:#x} is not 2-byte aligned", setup.driver))?;
+            .try_set_avail_ring_address(GuestAddress(driver))
+            .map_err(|_| SetupError::Misaligned("available ring", driver, 2))?;
         queue
-            .try_set_used_ring_address(GuestAddress(setup.device))
-            .map_err(|_| format!("used ring {:#x} is not 4-byte aligned", setup.device))?;
+            .try_set_used_ring_address(GuestAddress(device))
+            .map_err(|_| SetupError::Misaligned("used ring", device, 4))?;
         // virtio-queue reads an available ring at 0 as "never set" and fails
         // every later access: refuse it here, with the reason.
-        if setup.driver == 0 {
-            return Err("available ring at guest address 0 is not supported".into());
+        if driver == 0 {
+            return Err(SetupError::AvailAtZero);
         }
         queue.set_ready(true);
         if !queue.is_valid(mem) {
             queue.set_ready(false);
-            return Err(format!(
-                "rings (descriptors {:#x}, available {:#x}, used {:#x}, size {}) are not all inside guest memory",
-                setup.desc,
-                setup.driver,
-                setup.device,
-                queue.size()
-            ));
+            return Err(SetupError::OutsideMemory { desc, driver, device, size: queue.size() });
         }
         Ok(())
     }

@@ -14,6 +14,17 @@ use crate::stats::Stats;
 
 pub use chain::QueueError;
 
+/// Why a device could not go live at DRIVER_OK; the transport then puts it
+/// in DEVICE_NEEDS_RESET with this as the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    /// A vhost ioctl the kernel refused.
+    #[error("vhost: {0} failed: {1}")]
+    Vhost(&'static str, String),
+    #[error("vhost: cannot {0}: {1}")]
+    Output(&'static str, std::io::Error),
+}
+
 // Device status bits (VirtIO 1.2 §2.1).
 pub const STATUS_ACKNOWLEDGE: u32 = 1;
 pub const STATUS_DRIVER: u32 = 2;
@@ -71,7 +82,7 @@ pub trait VirtioDevice {
     fn queue_disabled(&mut self, _index: usize) {}
     /// The driver set DRIVER_OK: the queues are enabled and checked, the
     /// features final. An error puts the device in DEVICE_NEEDS_RESET.
-    fn activate(&mut self, _mem: &GuestMemoryMmap, _queues: &[Queue], _features: u64) -> Result<(), String> {
+    fn activate(&mut self, _mem: &GuestMemoryMmap, _queues: &[Queue], _features: u64) -> Result<(), ActivateError> {
         Ok(())
     }
     /// An error the device found on its own since the last call (asked when

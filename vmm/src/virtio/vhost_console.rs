@@ -28,7 +28,7 @@ use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
 use super::console::{self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE};
 use super::relay::Relay;
-use super::{QueueError, QueueRun, VirtioDevice};
+use super::{ActivateError, QueueError, QueueRun, VirtioDevice};
 use crate::stats::Stats;
 
 pub const DEVICE_PATH: &str = "/dev/vhost-console";
@@ -123,8 +123,8 @@ impl VhostConsole {
         self.calls_seen
     }
 
-    fn ioctl<T>(what: &'static str, r: vhost::Result<T>) -> Result<T, String> {
-        r.map_err(|e| format!("vhost: {what} failed: {e}"))
+    fn ioctl<T>(what: &'static str, r: vhost::Result<T>) -> Result<T, ActivateError> {
+        r.map_err(|e| ActivateError::Vhost(what, e.to_string()))
     }
 
     /// VHOST_CONSOLE_SET_BACKEND for transmitq; fd -1 detaches.
@@ -140,20 +140,20 @@ impl VhostConsole {
 
     /// Attaches the output; one the kernel will not write to (EINVAL: it
     /// could block the worker) goes through a relay pipe.
-    fn attach_output(&mut self) -> Result<(), String> {
+    fn attach_output(&mut self) -> Result<(), ActivateError> {
+        let failed = |e: std::io::Error| ActivateError::Vhost("VHOST_CONSOLE_SET_BACKEND", e.to_string());
         if self.relay.is_none() {
             match self.set_backend(self.out.as_raw_fd()) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    let out = self.out.try_clone().map_err(|e| format!("vhost: cannot share the output: {e}"))?;
-                    self.relay =
-                        Some(Relay::new(out).map_err(|e| format!("vhost: cannot start the output relay: {e}"))?);
+                    let out = self.out.try_clone().map_err(|e| ActivateError::Output("share the output", e))?;
+                    self.relay = Some(Relay::new(out).map_err(|e| ActivateError::Output("start the output relay", e))?);
                 }
-                Err(e) => return Err(format!("vhost: VHOST_CONSOLE_SET_BACKEND failed: {e}")),
+                Err(e) => return Err(failed(e)),
             }
         }
         let fd = self.relay.as_ref().map_or(-1, Relay::fd);
-        self.set_backend(fd).map_err(|e| format!("vhost: VHOST_CONSOLE_SET_BACKEND failed: {e}"))
+        self.set_backend(fd).map_err(failed)
     }
 }
 
@@ -191,7 +191,7 @@ impl VirtioDevice for VhostConsole {
     }
 
     /// Hands the negotiated queues to the kernel (at DRIVER_OK).
-    fn activate(&mut self, mem: &GuestMemoryMmap, queues: &[Queue], features: u64) -> Result<(), String> {
+    fn activate(&mut self, mem: &GuestMemoryMmap, queues: &[Queue], features: u64) -> Result<(), ActivateError> {
         let b = &self.backend;
         Self::ioctl("VHOST_SET_FEATURES", b.set_features(features & self.kernel_features))?;
         let regions: Vec<VhostUserMemoryRegionInfo> = mem
@@ -225,10 +225,8 @@ impl VirtioDevice for VhostConsole {
             // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_state;
             // the return value is checked.
             if unsafe { ioctl_with_ref(&self.backend, VHOST_SET_VRING_BUSYLOOP_TIMEOUT(), &timeout) } < 0 {
-                return Err(format!(
-                    "vhost: VHOST_SET_VRING_BUSYLOOP_TIMEOUT failed: {}",
-                    std::io::Error::last_os_error()
-                ));
+                let e = std::io::Error::last_os_error();
+                return Err(ActivateError::Vhost("VHOST_SET_VRING_BUSYLOOP_TIMEOUT", e.to_string()));
             }
         }
         self.attach_output()

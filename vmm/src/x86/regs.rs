@@ -5,7 +5,8 @@
 use kvm_bindings::{kvm_fpu, kvm_lapic_state, kvm_msr_entry, kvm_regs, Msrs};
 use kvm_ioctls::VcpuFd;
 
-use super::layout::{BOOT_STACK, ZERO_PAGE};
+use super::layout::BOOT_STACK;
+use crate::boot::Mode;
 
 const MSR_IA32_SYSENTER_CS: u32 = 0x174;
 const MSR_IA32_SYSENTER_ESP: u32 = 0x175;
@@ -75,14 +76,13 @@ pub fn set_lint(vcpu: &VcpuFd) -> Result<(), kvm_ioctls::Error> {
     vcpu.set_lapic(&lapic)
 }
 
-/// The 64-bit boot protocol's entry registers.
-pub fn set_boot_regs(vcpu: &VcpuFd, entry: u64) -> Result<(), kvm_ioctls::Error> {
-    vcpu.set_regs(&kvm_regs {
-        rip: entry,
-        rsp: BOOT_STACK,
-        rbp: BOOT_STACK,
-        rsi: ZERO_PAGE,
-        rflags: 0x2,
-        ..Default::default()
-    })
+/// The entry registers: the 64-bit boot protocol's (RSI: the zero page) or
+/// PVH's (EBX: the start_info).
+pub fn set_boot_regs(vcpu: &VcpuFd, entry: u64, mode: Mode, boot_info: u64) -> Result<(), kvm_ioctls::Error> {
+    let mut regs = kvm_regs { rip: entry, rsp: BOOT_STACK, rbp: BOOT_STACK, rflags: 0x2, ..Default::default() };
+    match mode {
+        Mode::Long64 => regs.rsi = boot_info,
+        Mode::Protected32 => regs.rbx = boot_info,
+    }
+    vcpu.set_regs(&regs)
 }

@@ -1,0 +1,50 @@
+//! The debug port (0xe9, Bochs' and QEMU's isa-debugcon): the bare-metal
+//! guests write their fatal errors there; they appear on stderr as
+//! `guest: ...` lines, control characters shown as dots.
+
+use std::io::Write;
+
+use vm_device::bus::{PioAddress, PioAddressOffset};
+use vm_device::MutDevicePio;
+
+pub const DEBUG_PORT: u16 = 0xe9;
+/// A longer line is cut (a guest cannot make the VMM buffer without bound).
+const LINE_MAX: usize = 1024;
+
+#[derive(Default)]
+pub struct DebugPort {
+    line: Vec<u8>,
+}
+
+impl DebugPort {
+    /// Prints a partial line (at halt).
+    pub fn flush(&mut self) {
+        if !self.line.is_empty() {
+            self.print();
+        }
+    }
+
+    fn print(&mut self) {
+        let text: String =
+            String::from_utf8_lossy(&self.line).chars().map(|c| if c.is_control() { '.' } else { c }).collect();
+        let _ = writeln!(std::io::stderr(), "guest: {text}");
+        self.line.clear();
+    }
+}
+
+impl MutDevicePio for DebugPort {
+    fn pio_read(&mut self, _base: PioAddress, _offset: PioAddressOffset, data: &mut [u8]) {
+        // isa-debugcon reads back 0xe9: a guest can probe for it.
+        data.fill(0xe9);
+    }
+
+    fn pio_write(&mut self, _base: PioAddress, _offset: PioAddressOffset, data: &[u8]) {
+        for &b in data {
+            if b == b'\n' {
+                self.print();
+            } else if self.line.len() < LINE_MAX {
+                self.line.push(b);
+            }
+        }
+    }
+}
