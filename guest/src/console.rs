@@ -1,12 +1,18 @@
 //! virtio console driver (VirtIO 1.2 §5.3): brings the device up on the
-//! virtio-mmio transport and writes bytes through transmitq.
+//! virtio-mmio transport, writes bytes through transmitq, and sleeps until
+//! the used-buffer interrupt instead of polling the used ring.
 
+use crate::interrupt;
 use crate::mmio::{self, InitError, Mmio};
 use crate::virtqueue::{VirtQueue, MAX_SIZE, RECEIVEQ_PAGE, TRANSMITQ_PAGE};
 
 pub const DEVICE_ID_CONSOLE: u32 = 3;
 pub const RECEIVEQ: u16 = 0;
 pub const TRANSMITQ: u16 = 1;
+
+/// InterruptStatus: a configuration change (§4.2.2); the used rings say
+/// what was used.
+const INT_CONFIG: u32 = 2;
 
 pub struct Console {
     pub mmio: Mmio,
@@ -17,8 +23,15 @@ pub struct Console {
 
 impl Console {
     /// Probes the console at `mmio::CONSOLE_BASE` and runs the §3.1.1
-    /// initialization sequence up to DRIVER_OK.
+    /// initialization sequence up to DRIVER_OK, taking VIRTIO_F_IN_ORDER if
+    /// offered; installs the interrupt handler.
     pub fn init() -> Result<Console, InitError> {
+        Self::init_with(mmio::VIRTIO_F_IN_ORDER)
+    }
+
+    /// As `init`, taking the `wanted` features the device offers.
+    pub fn init_with(wanted: u64) -> Result<Console, InitError> {
+        interrupt::init();
         // SAFETY: the VMM places the console's register window there.
         let mmio = unsafe { Mmio::new(mmio::CONSOLE_BASE) };
         mmio.probe(DEVICE_ID_CONSOLE)?;
@@ -26,7 +39,7 @@ impl Console {
         let mut status = 0;
         mmio.set_status(&mut status, mmio::ACKNOWLEDGE);
         mmio.set_status(&mut status, mmio::DRIVER);
-        let features = mmio.negotiate(&mut status, mmio::VIRTIO_F_IN_ORDER)?;
+        let features = mmio.negotiate(&mut status, wanted)?;
         let in_order = features & mmio::VIRTIO_F_IN_ORDER != 0;
         let receiveq = setup_queue(&mmio, RECEIVEQ, RECEIVEQ_PAGE, in_order)?;
         let transmitq = setup_queue(&mmio, TRANSMITQ, TRANSMITQ_PAGE, in_order)?;
@@ -36,14 +49,20 @@ impl Console {
 
     /// Sends `bytes` as one buffer and waits until the device has consumed it.
     pub fn write(&mut self, bytes: &[u8]) {
+        self.write_from(bytes.as_ptr() as u64, bytes.len() as u32);
+    }
+
+    /// Sends the `len` bytes at guest address `addr` as one buffer and waits
+    /// until the device has consumed it.
+    pub fn write_from(&mut self, addr: u64, len: u32) {
         while self.transmitq.is_full() {
-            self.transmitq.reclaim();
+            self.wait_transmitq();
         }
-        self.transmitq.push(bytes.as_ptr() as u64, bytes.len() as u32, 0);
+        self.transmitq.push(addr, len, 0);
         self.transmitq.publish();
         self.kick_transmitq();
         while self.transmitq.pending() != 0 {
-            self.transmitq.reclaim();
+            self.wait_transmitq();
         }
     }
 
@@ -51,6 +70,30 @@ impl Console {
     pub fn kick_transmitq(&self) {
         if self.transmitq.kick_needed() {
             self.mmio.notify(TRANSMITQ);
+        }
+    }
+
+    /// Waits until the device has returned at least one transmit buffer.
+    /// Interrupts are asked for while waiting only: disable, drain, enable,
+    /// re-check, sleep (§2.7.14's idiom).
+    pub fn wait_transmitq(&mut self) {
+        self.transmitq.set_interrupts(true);
+        while self.transmitq.reclaim() == 0 {
+            self.wait_interrupt();
+        }
+        self.transmitq.set_interrupts(false);
+    }
+
+    /// Sleeps until the next interrupt and acknowledges what InterruptStatus
+    /// says; a configuration change that is DEVICE_NEEDS_RESET ends the guest.
+    pub fn wait_interrupt(&self) {
+        interrupt::wait();
+        let status = self.mmio.read(mmio::INTERRUPT_STATUS);
+        if status != 0 {
+            self.mmio.write(mmio::INTERRUPT_ACK, status);
+        }
+        if status & INT_CONFIG != 0 && self.mmio.read(mmio::STATUS) & mmio::DEVICE_NEEDS_RESET != 0 {
+            crate::debug::fail(b"virtio-console: the device needs a reset");
         }
     }
 }

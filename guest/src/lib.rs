@@ -1,6 +1,6 @@
 //! Support library for the bare-metal guests: the PVH-style entry, a debug port,
-//! and a virtio-mmio console driver (probe, status handshake, feature
-//! negotiation, split virtqueues).
+//! the console's interrupt, and a virtio-mmio console driver (probe, status
+//! handshake, feature negotiation, split virtqueues).
 //!
 //! The same code builds for i686 (32-bit protected mode, paging off) and for
 //! x86_64 (long mode, identity-mapped): physical addresses equal pointers.
@@ -9,5 +9,6 @@
 pub mod boot;
 pub mod console;
 pub mod debug;
+pub mod interrupt;
 pub mod mmio;
 pub mod virtqueue;

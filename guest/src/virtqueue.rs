@@ -19,6 +19,7 @@ pub const USED_OFFSET: usize = 0x200;
 pub const VIRTQ_DESC_F_NEXT: u16 = 1;
 pub const VIRTQ_DESC_F_WRITE: u16 = 2;
 pub const VIRTQ_USED_F_NO_NOTIFY: u16 = 1;
+pub const VIRTQ_AVAIL_F_NO_INTERRUPT: u16 = 1;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -101,8 +102,9 @@ impl VirtQueue {
     }
 
     /// Writes a one-descriptor buffer and its avail entry; the device sees it
-    /// after `publish`. The caller checks `is_full` first.
-    pub fn push(&mut self, addr: u64, len: u32, flags: u16) {
+    /// after `publish`. The caller checks `is_full` first. Returns the
+    /// descriptor's index, the id the device returns it by.
+    pub fn push(&mut self, addr: u64, len: u32, flags: u16) -> u16 {
         assert!(!self.is_full());
         let slot = (!self.in_flight).trailing_zeros() as u16;
         let desc = Desc { addr, len, flags, next: 0 };
@@ -116,6 +118,7 @@ impl VirtQueue {
         self.order[usize::from(pos)] = slot;
         self.lens[usize::from(slot)] = len;
         self.submitted = self.submitted.wrapping_add(1);
+        slot
     }
 
     /// Makes pushed buffers visible to the device (§2.7.13).
@@ -133,6 +136,48 @@ impl VirtQueue {
         // SAFETY: used.flags is at +0 in the used ring, inside the page.
         let flags = unsafe { read_volatile((self.page + USED_OFFSET) as *const u16) };
         flags & VIRTQ_USED_F_NO_NOTIFY == 0
+    }
+
+    /// Asks for used-buffer interrupts (§2.7.7: VRING_AVAIL_F_NO_INTERRUPT
+    /// clear) before the driver waits, or for none while it has room to go on.
+    /// After enabling, the caller re-checks the used ring before it sleeps:
+    /// the full barrier orders the flag store before that load, as the
+    /// device orders its used.idx store before its flag load.
+    pub fn set_interrupts(&self, enabled: bool) {
+        let flags = if enabled { 0 } else { VIRTQ_AVAIL_F_NO_INTERRUPT };
+        // SAFETY: avail.flags is at +0 in the available ring, inside the page.
+        unsafe { write_volatile((self.page + AVAIL_OFFSET) as *mut u16, flags) };
+        fence(Ordering::SeqCst);
+    }
+
+    /// Takes the next used buffer: its descriptor index and the bytes the
+    /// device wrote. For queues without IN_ORDER, where each used entry is
+    /// one buffer with its own length. Checked as in `reclaim`.
+    pub fn pop_used(&mut self) -> Option<(u16, u32)> {
+        assert!(!self.in_order);
+        // SAFETY: used.idx is at +2 in the used ring.
+        let used_idx = unsafe { read_volatile((self.page + USED_OFFSET + 2) as *const u16) };
+        if used_idx.wrapping_sub(self.used_seen) > self.pending() {
+            crate::debug::fail(b"virtqueue: device moved used.idx past the buffers it owns");
+        }
+        if used_idx == self.used_seen {
+            return None;
+        }
+        fence(Ordering::Acquire);
+        let pos = usize::from(self.used_seen % self.size);
+        // SAFETY: pos < size: the element is inside the used ring.
+        let elem = unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
+        if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
+            crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
+        }
+        let id = elem.id as u16;
+        if elem.len > self.lens[usize::from(id)] {
+            crate::debug::fail(b"virtqueue: device wrote past the end of a buffer");
+        }
+        self.in_flight &= !(1 << id);
+        self.completed = self.completed.wrapping_add(1);
+        self.used_seen = self.used_seen.wrapping_add(1);
+        Some((id, elem.len))
     }
 
     /// Collects what the device returned; returns how many buffers completed.

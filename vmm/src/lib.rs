@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod bus;
 pub mod devices;
+pub mod input;
 pub mod loader;
 pub mod machine;
 pub mod stats;

@@ -6,7 +6,7 @@
 //! SIGINT/SIGTERM, each stopping every vCPU thread.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,10 +24,9 @@ use crate::bus::{self, VirtioSlot};
 use crate::devices::i8042::{ResetLine, I8042, I8042_BASE, I8042_LEN};
 use crate::devices::irq::IrqLine;
 use crate::devices::serial::{SerialPort, COM1_BASE, COM1_LEN};
+use crate::input;
 use crate::stats::Stats;
-use crate::terminal::Escape;
 use crate::timer::{self, KickTimer};
-use crate::virtio::console::RECEIVEQ_INDEX;
 use crate::virtio::mmio::{Lifecycle, MmioTransport};
 use crate::virtio::VirtioDevice;
 use crate::warn;
@@ -286,7 +285,11 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
             let (shared, ids) = (self.shared.clone(), ids.clone());
             std::thread::Builder::new()
                 .name("console-input".into())
-                .spawn(move || read_input(&shared, input, terminal, &ids))
+                .spawn(move || {
+                    if input::read(&shared.console, input, terminal, &shared.stop) == input::End::Quit {
+                        shared.finish(Ok(Exit::Quit), &ids);
+                    }
+                })
                 .expect("spawn the input thread");
         }
         // Every vCPU's first stop reason lands in `outcome`; a thread ends
@@ -324,53 +327,6 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
         drop(slot);
         let outcome = self.shared.outcome.lock().expect("outcome lock").take().unwrap_or(Ok(Exit::Reset));
         (outcome, stats)
-    }
-}
-
-/// Reads the console's input and hands it to the device as it has room,
-/// which gives it to the driver's receive buffers (or holds it until the
-/// driver posts some).
-fn read_input<D: VirtioDevice>(shared: &Shared<D>, input: File, terminal: bool, ids: &[libc::pthread_t]) {
-    use std::os::fd::AsRawFd;
-    let mut escape = Escape::default();
-    let mut buf = [0u8; 4096];
-    let mut pending: Vec<u8> = Vec::new();
-    loop {
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        if pending.is_empty() {
-            let mut pfd = libc::pollfd { fd: input.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one live pollfd.
-            if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
-                continue;
-            }
-            let n = match (&input).read(&mut buf) {
-                Ok(0) => return, // end of input: the guest just gets no more
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!("console input: {e}; no more input");
-                    return;
-                }
-            };
-            if !terminal {
-                pending.extend_from_slice(&buf[..n]);
-            } else if escape.filter(&buf[..n], &mut pending) {
-                shared.finish(Ok(Exit::Quit), ids);
-                return;
-            }
-        }
-        let mut slot = shared.console.lock().expect("console lock");
-        let taken = slot.transport.device_mut().input(&pending);
-        pending.drain(..taken);
-        let mem = slot.mem.clone();
-        slot.transport.process(RECEIVEQ_INDEX, &mem);
-        drop(slot);
-        if !pending.is_empty() {
-            // The guest has not taken what it has: wait for room.
-            std::thread::sleep(Duration::from_millis(5));
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use vmm::terminal::RawMode;
 use vmm::virtio::console::Console;
 use vmm::virtio::vhost_console::MAX_POLL_US;
 use vmm::virtio::VirtioDevice;
-use vmm::vm::{self, Config, Vm};
+use vmm::vm::{self, Config, Halt, Vm};
 
 /// The bundled i686 hello guest.
 static HELLO_GUEST: &[u8] = include_bytes!(env!("VMM_GUEST_ELF"));
@@ -128,8 +128,14 @@ fn run(args: &Args) -> Result<(), String> {
         None => HELLO_GUEST.to_vec(),
     };
     let mem_mib = u32::try_from(mem).unwrap_or(u32::MAX);
-    let config = Config { image: &image, mem_mib, cmdline: &args.cmdline, lifecycle: Some(lifecycle()) };
-    if args.vhost {
+    // The console's input, in userspace mode (the kernel does not serve
+    // receiveq yet). A terminal stays as it is: line by line, with its echo.
+    let input = match args.vhost {
+        false => Some(stdin()?),
+        true => None,
+    };
+    let config = Config { image: &image, mem_mib, cmdline: &args.cmdline, lifecycle: Some(lifecycle()), input };
+    let halt = if args.vhost {
         let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out, args.poll_us))
             .map_err(|e| e.to_string())?;
         eprintln!("=== Vhost acceleration enabled ===");
@@ -138,17 +144,24 @@ fn run(args: &Args) -> Result<(), String> {
         let vm = Vm::new(config, |_, _| Ok(Console::new(console_out))).map_err(|e| e.to_string())?;
         run_vm(vm, args.stats)
     }?;
-    eprintln!("[KVM_EXIT_HLT: program halted normally]");
+    match halt {
+        Halt::Halted => eprintln!("[KVM_EXIT_HLT: program halted normally]"),
+        Halt::Idle => eprintln!("[guest waits for input after the end of its input: VM stopped]"),
+    }
     eprintln!("Time taken to run VM: {} microseconds", start.elapsed().as_micros());
     Ok(())
 }
 
-fn run_vm<D: VirtioDevice + Send + 'static>(mut vm: Vm<D>, stats: bool) -> Result<(), String> {
+fn run_vm<D: VirtioDevice + Send + 'static>(mut vm: Vm<D>, stats: bool) -> Result<Halt, String> {
     let result = vm.run();
     if stats {
         eprintln!("{}", vm.stats());
     }
     result.map_err(|e| e.to_string())
+}
+
+fn stdin() -> Result<File, String> {
+    std::io::stdin().as_fd().try_clone_to_owned().map(File::from).map_err(|e| format!("cannot use stdin: {e}"))
 }
 
 /// Boots a Linux kernel (userspace console; vhost mode for Linux is next).
@@ -159,8 +172,7 @@ fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> R
     if args.vhost {
         return Err("--vhost does not serve Linux guests yet: run --kernel without it".into());
     }
-    let stdin =
-        std::io::stdin().as_fd().try_clone_to_owned().map(File::from).map_err(|e| format!("cannot use stdin: {e}"))?;
+    let stdin = stdin()?;
     // SAFETY: isatty takes any fd.
     let terminal = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
     let serial: Box<dyn std::io::Write + Send> = match args.serial.as_str() {

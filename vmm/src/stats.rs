@@ -16,6 +16,8 @@ pub struct Stats {
     pub ioeventfd_notifications: Option<u64>,
     /// Used-buffer notifications: raised by the VMM, or signalled by the kernel.
     pub used_notifications: u64,
+    /// Interrupts the VMM injected (KVM_INTERRUPT, bare-metal guests).
+    pub interrupts: u64,
     /// Bytes the VMM wrote out (in vhost mode the kernel does, uncounted here).
     pub console_bytes: Option<u64>,
     /// Peak resident set size of this process, if /proc tells it.
@@ -54,6 +56,9 @@ impl fmt::Display for Stats {
             writeln!(f, "ioeventfd notifications: {kicks}")?;
         }
         write!(f, "used notifications: {}", self.used_notifications)?;
+        if self.interrupts != 0 {
+            write!(f, "\ninterrupts injected: {}", self.interrupts)?;
+        }
         if let Some(bytes) = self.console_bytes {
             write!(f, "\nconsole bytes: {bytes}")?;
         }

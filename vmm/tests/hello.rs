@@ -40,15 +40,6 @@ fn console_out_writes_the_guest_bytes_to_a_file() {
 /// for each of two queues. Writes (30): Status x5 (reset, ACKNOWLEDGE, DRIVER,
 /// FEATURES_OK, DRIVER_OK), selectors and DriverFeatures x4, per queue
 /// QueueSel, QueueNum, six address halves and QueueReady (x2 = 18), one QueueNotify.
-/// The last statistics line, checked for shape: `peak RSS: <N> KiB`.
-fn peak_rss_line(out: &std::process::Output) -> String {
-    let lines = stderr_lines(out);
-    let line = lines.iter().find(|l| l.starts_with("peak RSS: ")).expect("a peak RSS line").clone();
-    let kib: u64 = line["peak RSS: ".len()..].strip_suffix(" KiB").unwrap().parse().unwrap();
-    assert!((100..100_000).contains(&kib), "{line}");
-    line
-}
-
 #[test]
 fn stats_count_one_exit_per_driver_access() {
     for guest_file in [guest("hello.elf"), guest("hello64.elf")] {

@@ -61,7 +61,7 @@ struct GuestBuild {
 const GUESTS: &[GuestBuild] = &[
     GuestBuild {
         target: "i686-unknown-none",
-        bins: &[("hello", "hello.elf"), ("stream", "stream.elf"), ("hostile", "hostile.elf")],
+        bins: &[("hello", "hello.elf"), ("stream", "stream.elf"), ("hostile", "hostile.elf"), ("echo", "echo.elf")],
         link_args: &["-melf_i386"],
     },
     GuestBuild { target: "x86_64-unknown-none", bins: &[("hello", "hello64.elf")], link_args: &[] },

@@ -1,4 +1,5 @@
-//! Streams a known pattern through transmitq, up to 16 buffers in flight: byte i
+//! Streams a known pattern through transmitq, up to 16 buffers in flight,
+//! sleeping for the used-buffer interrupt when the ring is full: byte i
 //! of the stream is `i % 251`. Command line: `bytes=N` (total, default 16M) and
 //! `chunk=N` (bytes per buffer, default 4K; K and M suffixes allowed).
 //!
@@ -28,6 +29,9 @@ fn main(boot: &BootInfo) -> ! {
     // As a console driver does (Linux's virtio_console): each buffer is
     // published on its own and followed by a kick, unless the device has
     // asked for none (VIRTQ_USED_F_NO_NOTIFY) while it is busy draining.
+    // No interrupts while there is room: the guest sleeps for one only when
+    // the ring is full, or for the last buffers.
+    console.transmitq.set_interrupts(false);
     loop {
         console.transmitq.reclaim();
         if sent < total && !console.transmitq.is_full() {
@@ -39,6 +43,8 @@ fn main(boot: &BootInfo) -> ! {
             sent += len;
         } else if sent == total && console.transmitq.pending() == 0 {
             break;
+        } else {
+            console.wait_transmitq();
         }
     }
     halt()

@@ -1,8 +1,11 @@
-//! An interrupt line: an eventfd registered with KVM_IRQFD on one GSI of the
-//! in-kernel IOAPIC. Writing it raises the line as an edge (Firecracker's
-//! `IrqTrigger`), with no exit and no lock.
+//! Interrupt lines. With the in-kernel irqchip (Linux guests): an eventfd
+//! registered with KVM_IRQFD on one GSI of the IOAPIC; writing it raises the
+//! line as an edge (Firecracker's `IrqTrigger`), with no exit and no lock.
+//! Without one (bare-metal guests): a pending flag the vCPU loop injects.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use kvm_ioctls::VmFd;
@@ -41,5 +44,51 @@ impl vm_superio::Trigger for IrqLine {
 
     fn trigger(&self) -> io::Result<()> {
         self.raise()
+    }
+}
+
+/// A line with no interrupt controller behind it (the bare-metal VM): a
+/// pending flag that the vCPU loop turns into KVM_INTERRUPT once the guest
+/// can take it, and an eventfd that wakes the loop while the guest sleeps
+/// in HLT.
+#[derive(Clone)]
+pub struct PendingIrq {
+    pending: Arc<AtomicBool>,
+    wake: Arc<EventFd>,
+}
+
+impl PendingIrq {
+    pub fn new() -> io::Result<Self> {
+        Ok(PendingIrq { pending: Arc::new(AtomicBool::new(false)), wake: Arc::new(EventFd::new(EFD_NONBLOCK)?) })
+    }
+
+    pub fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// The interrupt was injected.
+    pub fn clear(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+
+    /// Wakes a sleeping vCPU loop without raising the line (its input ended).
+    pub fn wake(&self) {
+        let _ = self.wake.write(1);
+    }
+
+    /// Readable after a trigger or a wake; `drain` empties it.
+    pub fn wake_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
+    }
+
+    pub fn drain(&self) {
+        let _ = self.wake.read();
+    }
+}
+
+impl Interrupt for PendingIrq {
+    fn trigger(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+        self.wake();
     }
 }

@@ -485,6 +485,18 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.run_queue(index, mem)
     }
 
+    /// Takes what a device whose queues run elsewhere reported on its own:
+    /// used buffers (the used-buffer interrupt) and errors (DEVICE_NEEDS_RESET
+    /// and the configuration interrupt).
+    pub fn poll_device(&mut self) {
+        if self.device.take_used_signals() {
+            self.raise(INT_USED_RING);
+        }
+        if let Some(why) = self.device.error() {
+            self.needs_reset(format_args!("{why}"));
+        }
+    }
+
     /// Whether a queue stopped at its budget with work left: the VMM then
     /// calls `resume` soon, whether or not the driver notifies again.
     pub fn has_pending_work(&self) -> bool {

@@ -7,6 +7,8 @@ pub mod mmio;
 pub mod relay;
 pub mod vhost_console;
 
+use std::os::fd::RawFd;
+
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
 
@@ -95,6 +97,17 @@ pub trait VirtioDevice {
     /// transport's `process` then hands it to the driver.
     fn input(&mut self, _bytes: &[u8]) -> usize {
         0
+    }
+    /// For a device whose queues run elsewhere (the kernel's vhost worker):
+    /// takes the used-buffer signals that arrived since the last call; the
+    /// transport then raises the used-buffer interrupt.
+    fn take_used_signals(&mut self) -> bool {
+        false
+    }
+    /// What becomes readable when `take_used_signals` or `error` has news,
+    /// for a VMM that sleeps until its guest's next interrupt.
+    fn event_fds(&self) -> Vec<RawFd> {
+        Vec::new()
     }
     /// Forgets negotiated state; called when the driver resets the device.
     fn reset(&mut self) {}

@@ -5,9 +5,11 @@
 //!
 //! Notify path: the driver's QueueNotify write hits a KVM ioeventfd (see
 //! vm.rs), which the kernel worker polls; the vCPU never exits for it. The
-//! kernel signals the call eventfd when it used buffers (counted here: this
-//! VM has no interrupt controller to route it to) and the err eventfd when it
-//! stopped a queue, which the transport turns into DEVICE_NEEDS_RESET.
+//! kernel signals the call eventfd when it used buffers, and the err eventfd
+//! when it stopped a queue, which the transport turns into
+//! DEVICE_NEEDS_RESET. The bare-metal VM has no interrupt controller to hand
+//! the call eventfd to: it reads both when its guest sleeps in HLT, and
+//! injects the interrupt itself.
 //!
 //! The kernel writes only to outputs that cannot block it for ever; for any
 //! other (a terminal) it is handed a pipe that `Relay` copies to the output.
@@ -254,6 +256,15 @@ impl VirtioDevice for VhostConsole {
         // The kernel polls the kick eventfds but never reads them: their
         // counters hold every kick.
         stats.ioeventfd_notifications = Some(self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum());
+    }
+
+    fn take_used_signals(&mut self) -> bool {
+        let before = self.calls_seen;
+        self.count_calls() != before
+    }
+
+    fn event_fds(&self) -> Vec<RawFd> {
+        self.calls.iter().chain([&self.err]).map(AsRawFd::as_raw_fd).collect()
     }
 
     fn reset(&mut self) {

@@ -23,6 +23,55 @@ pub fn vmm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vmm")).args(args).output().expect("vmm runs")
 }
 
+/// Runs vmm with `input` on its stdin, sent only once the driver is live
+/// (the last lifecycle line) and has had a moment to go to sleep.
+pub fn vmm_input_after_ready(args: &[&str], input: &[u8]) -> Output {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vmm runs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut early = Vec::new();
+    while !early.ends_with(format!("{}\n", LIFECYCLE[3]).as_bytes()) {
+        assert!(stderr.read_until(b'\n', &mut early).unwrap() > 0, "{}", String::from_utf8_lossy(&early));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let mut stdout = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+    stderr.read_to_end(&mut early).unwrap();
+    Output { status: child.wait().unwrap(), stdout, stderr: early }
+}
+
+/// Runs vmm with `input` on its stdin (a pipe, closed after the last byte).
+pub fn vmm_with_input(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vmm runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // A thread: vmm may not read it all before it fills its own stdout.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("vmm runs");
+    writer.join().unwrap();
+    out
+}
+
 pub fn stderr_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stderr).lines().map(str::to_owned).collect()
 }
@@ -59,4 +108,13 @@ pub fn assert_one_line_error(out: &Output, expected: &str) {
 /// Byte `i` of the stream guest's output is `i % 251`.
 pub fn stream_pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The last statistics line, checked for shape: `peak RSS: <N> KiB`.
+pub fn peak_rss_line(out: &std::process::Output) -> String {
+    let lines = stderr_lines(out);
+    let line = lines.iter().find(|l| l.starts_with("peak RSS: ")).expect("a peak RSS line").clone();
+    let kib: u64 = line["peak RSS: ".len()..].strip_suffix(" KiB").unwrap().parse().unwrap();
+    assert!((100..100_000).contains(&kib), "{line}");
+    line
 }
