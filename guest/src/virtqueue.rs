@@ -155,53 +155,23 @@ impl VirtQueue {
     /// one buffer with its own length. Checked as in `reclaim`.
     pub fn pop_used(&mut self) -> Option<(u16, u32)> {
         assert!(!self.in_order);
-        // SAFETY: used.idx is at +2 in the used ring.
-        let used_idx = unsafe { read_volatile((self.page + USED_OFFSET + 2) as *const u16) };
-        if used_idx.wrapping_sub(self.used_seen) > self.pending() {
-            crate::debug::fail(b"virtqueue: device moved used.idx past the buffers it owns");
-        }
-        if used_idx == self.used_seen {
+        if self.used_idx() == self.used_seen {
             return None;
         }
-        fence(Ordering::Acquire);
-        let pos = usize::from(self.used_seen % self.size);
-        // SAFETY: pos < size: the element is inside the used ring.
-        let elem = unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
-        if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
-            crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
-        }
-        let id = elem.id as u16;
-        if elem.len > self.lens[usize::from(id)] {
-            crate::debug::fail(b"virtqueue: device wrote past the end of a buffer");
-        }
+        let (id, len) = self.next_used();
         self.in_flight &= !(1 << id);
         self.completed = self.completed.wrapping_add(1);
-        self.used_seen = self.used_seen.wrapping_add(1);
-        Some((id, elem.len))
+        Some((id, len))
     }
 
     /// Collects what the device returned; returns how many buffers completed.
     /// A device that returns a buffer it does not own, or claims to have
     /// written more than a buffer holds, is reported and the guest halts.
     pub fn reclaim(&mut self) -> u16 {
-        // SAFETY: used.idx is at +2 in the used ring.
-        let used_idx = unsafe { read_volatile((self.page + USED_OFFSET + 2) as *const u16) };
+        let used_idx = self.used_idx();
         let before = self.completed;
-        if used_idx.wrapping_sub(self.used_seen) > self.pending() {
-            crate::debug::fail(b"virtqueue: device moved used.idx past the buffers it owns");
-        }
         while self.used_seen != used_idx {
-            fence(Ordering::Acquire);
-            let pos = usize::from(self.used_seen % self.size);
-            // SAFETY: pos < size: the element is inside the used ring.
-            let elem = unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
-            if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
-                crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
-            }
-            let id = elem.id as u16;
-            if elem.len > self.lens[usize::from(id)] {
-                crate::debug::fail(b"virtqueue: device wrote past the end of a buffer");
-            }
+            let (id, _) = self.next_used();
             if self.in_order {
                 // One used entry may stand for every buffer up to `id` (§2.7.9).
                 loop {
@@ -216,9 +186,36 @@ impl VirtQueue {
                 self.in_flight &= !(1 << id);
                 self.completed = self.completed.wrapping_add(1);
             }
-            self.used_seen = self.used_seen.wrapping_add(1);
         }
         self.completed.wrapping_sub(before)
+    }
+
+    /// The device's used.idx, checked not to run past the buffers it owns.
+    fn used_idx(&self) -> u16 {
+        // SAFETY: used.idx is at +2 in the used ring.
+        let used_idx = unsafe { read_volatile((self.page + USED_OFFSET + 2) as *const u16) };
+        if used_idx.wrapping_sub(self.used_seen) > self.pending() {
+            crate::debug::fail(b"virtqueue: device moved used.idx past the buffers it owns");
+        }
+        used_idx
+    }
+
+    /// Reads the used entry at `used_seen` (which `used_idx` said is there),
+    /// checks it names a buffer in flight and a length that fits, and moves on.
+    fn next_used(&mut self) -> (u16, u32) {
+        fence(Ordering::Acquire);
+        let pos = usize::from(self.used_seen % self.size);
+        // SAFETY: pos < size: the element is inside the used ring.
+        let elem = unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
+        if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
+            crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
+        }
+        let id = elem.id as u16;
+        if elem.len > self.lens[usize::from(id)] {
+            crate::debug::fail(b"virtqueue: device wrote past the end of a buffer");
+        }
+        self.used_seen = self.used_seen.wrapping_add(1);
+        (id, elem.len)
     }
 
     /// # Safety

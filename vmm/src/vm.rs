@@ -272,10 +272,10 @@ impl<D: VirtioDevice + Send + 'static> Vm<D> {
                 }
                 Ok(VcpuExit::Hlt) => {
                     self.stats.exits_hlt += 1;
-                    if self.vcpu.get_kvm_run().if_flag == 0 || !self.wait_for_interrupt()? {
+                    let waits = self.vcpu.get_kvm_run().if_flag != 0;
+                    if !waits || !self.wait_for_interrupt()? {
                         self.debug.lock().expect("debug port lock").flush();
-                        let interrupts_on = self.vcpu.get_kvm_run().if_flag != 0;
-                        return Ok(if interrupts_on { Halt::Idle } else { Halt::Halted });
+                        return Ok(if waits { Halt::Idle } else { Halt::Halted });
                     }
                 }
                 // The guest can take the pending interrupt now.

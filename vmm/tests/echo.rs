@@ -4,19 +4,6 @@
 mod common;
 use common::*;
 
-const IDLE_LINE: &str = "[guest waits for input after the end of its input: VM stopped]";
-
-/// A run that ended with the guest asleep after the end of its input.
-fn assert_idle_run(out: &std::process::Output, middle: &[&str]) {
-    let lines = stderr_lines(out);
-    assert!(out.status.success(), "vmm failed: {:?}\n{}", out.status, lines.join("\n"));
-    assert_eq!(lines.len(), 6 + middle.len(), "stderr:\n{}", lines.join("\n"));
-    assert_eq!(&lines[..4], &LIFECYCLE);
-    assert_eq!(&lines[4..4 + middle.len()], middle);
-    assert_eq!(lines[4 + middle.len()], IDLE_LINE);
-    assert_time_line(&lines[5 + middle.len()]);
-}
-
 /// Input that is there before the driver has posted a buffer (the pipe is
 /// full before the guest starts) waits, and arrives whole; end of input
 /// ends the run, with exit status 0.

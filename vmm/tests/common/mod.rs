@@ -12,6 +12,7 @@ pub const LIFECYCLE: [&str; 4] = [
     "=== Driver is set up; console device is live ===",
 ];
 pub const HLT_LINE: &str = "[KVM_EXIT_HLT: program halted normally]";
+pub const IDLE_LINE: &str = "[guest waits for input after the end of its input: VM stopped]";
 
 pub fn guest(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests").join(name);
@@ -23,18 +24,23 @@ pub fn vmm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vmm")).args(args).output().expect("vmm runs")
 }
 
-/// Runs vmm with `input` on its stdin, sent only once the driver is live
-/// (the last lifecycle line) and has had a moment to go to sleep.
-pub fn vmm_input_after_ready(args: &[&str], input: &[u8]) -> Output {
-    use std::io::{BufRead, BufReader, Read, Write};
+/// vmm with stdin, stdout and stderr on pipes.
+fn spawn_piped(args: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmm"))
+    Command::new(env!("CARGO_BIN_EXE_vmm"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("vmm runs");
+        .expect("vmm runs")
+}
+
+/// Runs vmm with `input` on its stdin, sent only once the driver is live
+/// (the last lifecycle line) and has had a moment to go to sleep.
+pub fn vmm_input_after_ready(args: &[&str], input: &[u8]) -> Output {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = spawn_piped(args);
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut early = Vec::new();
     while !early.ends_with(format!("{}\n", LIFECYCLE[3]).as_bytes()) {
@@ -53,14 +59,7 @@ pub fn vmm_input_after_ready(args: &[&str], input: &[u8]) -> Output {
 /// Runs vmm with `input` on its stdin (a pipe, closed after the last byte).
 pub fn vmm_with_input(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vmm"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vmm runs");
+    let mut child = spawn_piped(args);
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     // A thread: vmm may not read it all before it fills its own stdout.
@@ -88,12 +87,22 @@ pub fn assert_time_line(line: &str) {
 /// A successful run: exit 0, the four lifecycle lines first and in order,
 /// then `middle` exactly, then the HLT line and the time line.
 pub fn assert_clean_run(out: &Output, middle: &[&str]) {
+    assert_run_ending(out, middle, HLT_LINE);
+}
+
+/// A run that ended with the guest asleep after the end of its input: as
+/// `assert_clean_run`, with IDLE_LINE for the HLT line.
+pub fn assert_idle_run(out: &Output, middle: &[&str]) {
+    assert_run_ending(out, middle, IDLE_LINE);
+}
+
+fn assert_run_ending(out: &Output, middle: &[&str], end: &str) {
     let lines = stderr_lines(out);
     assert!(out.status.success(), "vmm failed: {:?}\n{}", out.status, lines.join("\n"));
     assert_eq!(lines.len(), 6 + middle.len(), "stderr:\n{}", lines.join("\n"));
     assert_eq!(&lines[..4], &LIFECYCLE);
     assert_eq!(&lines[4..4 + middle.len()], middle);
-    assert_eq!(lines[4 + middle.len()], HLT_LINE);
+    assert_eq!(lines[4 + middle.len()], end);
     assert_time_line(&lines[5 + middle.len()]);
 }
 
