@@ -40,7 +40,8 @@ const PML4_ADDR: u64 = 0x9000;
 const PDPT_ADDR: u64 = 0xa000;
 const PD_ADDR: u64 = 0xb000;
 
-const START_INFO_MAGIC: u32 = 0x336e_c578;
+/// hvm_start_info.magic (Xen's XEN_HVM_START_MAGIC_VALUE).
+pub const START_INFO_MAGIC: u32 = 0x336e_c578;
 const E820_RAM: u32 = 1;
 
 const X86_CR0_PE: u64 = 1;

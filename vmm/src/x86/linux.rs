@@ -20,7 +20,7 @@ use thiserror::Error;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::layout::{self, CMDLINE, CMDLINE_MAX, HIMEM_START, MMIO_GAP_START, ZERO_PAGE};
-use crate::boot::Mode;
+use crate::boot::{Mode, START_INFO_MAGIC};
 
 const KERNEL_BOOT_FLAG_MAGIC: u16 = 0xaa55;
 const KERNEL_HDR_MAGIC: u32 = 0x5372_6448; // "HdrS"
@@ -34,7 +34,6 @@ const PAGE: u64 = 4096;
 const PVH_INFO_START: u64 = 0x6000;
 const MODLIST_START: u64 = 0x6040;
 const MEMMAP_START: u64 = 0x7000;
-const XEN_HVM_START_MAGIC: u32 = 0x336e_c578;
 
 #[derive(Debug, Error)]
 pub enum KernelError {
@@ -170,7 +169,7 @@ fn load_pvh(
     };
     write_cmdline(mem, cmdline)?;
     let mut info = hvm_start_info {
-        magic: XEN_HVM_START_MAGIC,
+        magic: START_INFO_MAGIC,
         version: 1,
         cmdline_paddr: CMDLINE,
         memmap_paddr: MEMMAP_START,
