@@ -10,8 +10,11 @@
 # Environment: VMM (the vmm binary), VHOST_ABI (vmm/examples/vhost_abi/,
 # built), GUESTS (directory of guest ELFs),
 # MODULE_KO (module mode), STREAM_SHA256 (sha256 of the 16 MiB stream
-# pattern, byte i = i % 251). Prints TAP-like lines, "bench:" lines and a
-# closing "e2e: N passed, M failed". The runner checks the kernel log (the
+# pattern, byte i = i % 251); optional: LINUX_KERNEL, LINUX_INITRD and
+# DD_SHA256 (a Linux guest and its 64 MiB hvc0 output), QEMU (a
+# qemu-system-x86_64 to run the same Linux guest on, side by side);
+# E2E_ONLY=linux runs the Linux-guest part alone (for work on it). Prints
+# TAP-like lines, "bench:" lines and a closing "e2e: N passed, M failed". The runner checks the kernel log (the
 # serial console) for BUG, Oops and WARNING lines.
 set -u
 mode=${1:?usage: in-vm.sh builtin|module|debug}
@@ -26,7 +29,12 @@ not_ok() {
     failed=$((failed + 1))
     echo "not ok - $1"
     shift
-    for f in "$@"; do [ -f "$f" ] && sed "s|^|    $(basename "$f"): |" "$f" | head -40; done
+    # The start and the end of each file: where it began and how it ended.
+    for f in "$@"; do
+        [ -f "$f" ] || continue
+        if [ "$(wc -c < "$f")" -gt 65536 ]; then echo "    $(basename "$f"): $(wc -c < "$f") bytes"; continue; fi
+        if [ "$(wc -l < "$f")" -le 60 ]; then cat "$f"; else head -30 "$f"; echo ...; tail -20 "$f"; fi | sed "s|^|    $(basename "$f"): |"
+    done
 }
 
 # run NAME ARGS...: runs vmm; $T/NAME.out, .err, .rc
@@ -96,7 +104,9 @@ $LIFECYCLE
 $TAIL"
 }
 
-if [ "$mode" = module ]; then
+if [ "${E2E_ONLY:-}" = linux ]; then
+    :
+elif [ "$mode" = module ]; then
     : "${MODULE_KO:?}"
     check "module: no vhost-console before insmod" devices_absent
     for round in 1 2; do
@@ -175,6 +185,24 @@ $LIFECYCLE
 $counts
 peak RSS: N KiB
 $TAIL"
+
+    # Input in the kernel: the VMM hands its stdin (a pipe) to the worker,
+    # which reads it into the echo guest's receive buffers; the guest writes
+    # the bytes back on transmitq, also in the kernel.
+    printf 'hello\n' | "$VMM" --vhost --guest "$GUESTS/echo.elf" --cmdline bytes=6 --stats > "$T/echo-vhost.out" 2> "$T/echo-vhost.err"
+    echo $? > "$T/echo-vhost.rc"
+    check "vhost mode: piped input comes back through the echo guest, no QueueNotify exit" \
+        [ "$(cat "$T/echo-vhost.rc")" = 0 -a "$(cat "$T/echo-vhost.out")" = hello \
+        -a "$(stat_value echo-vhost "queue notifications")" = 0 \
+        -a "$(tail -2 "$T/echo-vhost.err" | head -1)" = '[KVM_EXIT_HLT: program halted normally]' ]
+    # 1 MiB, more than the guest's 16 buffers of 1 KiB and the pipe hold.
+    head -c 1048576 /dev/urandom > "$T/echo-1m.in"
+    "$VMM" --vhost --guest "$GUESTS/echo.elf" --cmdline bytes=1048576 < "$T/echo-1m.in" > "$T/echo-1m.out" 2> "$T/echo-1m.err"
+    echo $? > "$T/echo-1m.rc"
+    echo_1m_ok() { [ "$(cat "$T/echo-1m.rc")" = 0 ] && cmp -s "$T/echo-1m.in" "$T/echo-1m.out"; }
+    if echo_1m_ok; then ok "vhost mode: 1 MiB of input comes back byte-exact"; else
+        not_ok "vhost mode: 1 MiB of input comes back byte-exact (exit $(cat "$T/echo-1m.rc"))" "$T/echo-1m.err"; fi
+    rm -f "$T/echo-1m.in" "$T/echo-1m.out"
 
     for m in user vhost; do
         flag=""
@@ -289,7 +317,9 @@ fi
 # A Linux guest on vmm (userspace mode): the same 6.12 kernel with a busybox
 # initramfs whose /init (e2e/guest-init) does what `e2e=` says on hvc0.
 if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
-    LCMD="console=ttyS0 reboot=k panic=1 tsc=reliable"
+    # A reliable TSC of a known rate: QEMU microvm's guest hangs calibrating
+    # it otherwise (no HPET or PM timer); the same line for both.
+    LCMD="console=ttyS0 reboot=k panic=1 tsc=reliable tsc_early_khz=2000000"
     # linux_run NAME ARGS...: stdin from $T/NAME.in (or /dev/null); $T/NAME.out, .err, .rc
     linux_run() {
         name=$1
@@ -309,49 +339,125 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
     rc_is() { [ "$(cat "$T/$1.rc")" = "$2" ]; }
     out_is() { rc_is "$1" 0 && cmp -s "$T/$1.out" "$T/$1.want"; }
 
-    linux_run lmarker --cmdline "$LCMD e2e=marker"
-    printf 'e2e-marker: Linux %s on vmm, hvc0\r\n' "$(uname -r)" > "$T/lmarker.want"
-    linux_check lmarker "linux: boots; its hvc0 line reaches stdout byte-exact" out_is lmarker
-    serial_ok() {
-        grep -q '^\[ *[0-9.]*\] Linux version' "$T/lmarker.err" \
-            && grep -qxF '=== Driver is set up; console device is live ===' "$T/lmarker.err" \
-            && [ "$(tail -2 "$T/lmarker.err" | head -1)" = '[guest reset: VM stopped]' ]
+    # timed NAME COMMAND...: as linux_run, with stdout through a pipe whose
+    # reader notes the uptime when the command starts, when its first line
+    # arrives and when its stdout ends, in $T/NAME.times (busybox's date has
+    # no sub-second field; /proc/uptime has 10 ms).
+    uptime_s() { cut -d' ' -f1 /proc/uptime; }
+    timed() {
+        name=$1
+        shift
+        uptime_s > "$T/$name.times"
+        { timeout 600 "$@" < /dev/null 2> "$T/$name.err"; echo $? > "$T/$name.rc"; } | {
+            IFS= read -r line
+            uptime_s >> "$T/$name.times"
+            printf '%s\n' "$line" > "$T/$name.out"
+            cat >> "$T/$name.out"
+            uptime_s >> "$T/$name.times"
+        }
     }
-    linux_check lmarker "linux: kernel messages on the serial port (stderr), the console's lifecycle, the reset" serial_ok
-    echo "bench: linux boot to the hvc0 marker and reboot: $(time_us lmarker) us"
+    # seconds NAME FROM TO: between two of NAME's times (1 start, 2 first line, 3 end).
+    seconds() { awk -v a="$2" -v b="$3" 'NR == a { x = $1 } NR == b { y = $1 } END { printf "%.2f", y - x }' "$T/$1.times"; }
 
-    linux_run lcpus --cpus 2 --cmdline "$LCMD e2e=cpus"
-    printf 'cpus: 2\r\n' > "$T/lcpus.want"
-    linux_check lcpus "linux: --cpus 2, the guest sees 2 CPUs" out_is lcpus
+    # The guest's own clock when it starts /init, from its serial log.
+    init_at() { tr -d '\r' < "$1" | sed -n 's/^\[ *\([0-9.]*\)\] Run \/init as init process$/\1/p' | head -1; }
+    # mib_s NAME MIB: NAME's hvc0 throughput, from its first line on stdout
+    # to the end of stdout (the exit after reboot).
+    mib_s() { awk -v s="$(seconds "$1" 2 3)" -v m="$2" 'BEGIN { printf "%.2f", m / s }'; }
+    # per_mib NAME COUNTER MIB: a --stats counter of NAME's run per MiB.
+    per_mib() { awk -v n="$(stat_value "$1" "$2")" -v m="$3" 'BEGIN { printf "%.1f", n / m }'; }
+    printf 'e2e-marker: Linux %s, hvc0\r\n' "$(uname -r)" > "$T/marker.want"
 
-    # The guest says "ready" on hvc0; then the command goes into vmm's stdin.
-    : > "$T/lshell.out"
-    (
-        i=0
-        while ! grep -q ready "$T/lshell.out" && [ $i -lt 3000 ]; do
-            sleep 0.1
-            i=$((i + 1))
-        done
-        printf 'echo $((6*7))\nreboot -f\n'
-    ) | timeout 600 "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD e2e=shell" \
-        > "$T/lshell.out" 2> "$T/lshell.err"
-    echo $? > "$T/lshell.rc"
-    printf 'ready\r\n42\r\n' > "$T/lshell.want"
-    linux_check lshell "linux: a command piped into vmm's stdin runs in the guest's shell on hvc0, its answer on stdout" \
-        out_is lshell
+    # shell NAME VMM-FLAGS...: the guest says "ready" on hvc0; then the
+    # commands go into vmm's stdin, and their answers must come back.
+    shell() {
+        name=$1
+        shift
+        : > "$T/$name.out"
+        (
+            i=0
+            while ! grep -q ready "$T/$name.out" && [ $i -lt 3000 ]; do
+                sleep 0.1
+                i=$((i + 1))
+            done
+            printf 'echo $((6*7))\nnproc\nreboot -f\n'
+        ) | timeout 600 "$VMM" "$@" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cpus 2 \
+            --cmdline "$LCMD quiet e2e=shell" > "$T/$name.out" 2> "$T/$name.err"
+        echo $? > "$T/$name.rc"
+        printf 'ready\r\n42\r\n2\r\n' > "$T/$name.want"
+    }
 
-    linux_run ldd --cmdline "$LCMD e2e=dd" --stats
-    sum=$(sha256sum < "$T/ldd.out" | cut -d' ' -f1)
-    dd_ok() { rc_is ldd 0 && [ "$sum" = "${DD_SHA256:?}" ]; }
-    linux_check ldd "linux: 64 MiB written to hvc0 arrive byte-exact (sha256)" dd_ok
-    echo "bench: linux 64 MiB on hvc0 (userspace): $(time_us ldd) us for the whole run, $(stat_value ldd exits) exits, $(stat_value ldd "queue notifications") QueueNotify"
-    rm -f "$T/ldd.out"
+    # Each test in userspace mode, then with the console's queues in the
+    # kernel (receiveq read from vmm's stdin there), its used-buffer
+    # interrupts through the VMM's device-event thread.
+    for m in user vhost; do
+        flag=""
+        what=linux
+        [ $m = vhost ] && flag=--vhost && what="linux, vhost"
+        timed "$m-marker" "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD e2e=marker"
+        cp "$T/marker.want" "$T/$m-marker.want"
+        linux_check "$m-marker" "$what: boots; its hvc0 line reaches stdout byte-exact" out_is "$m-marker"
+        serial_ok() {
+            grep -q '^\[ *[0-9.]*\] Linux version' "$T/$m-marker.err" \
+                && grep -qxF '=== Driver is set up; console device is live ===' "$T/$m-marker.err" \
+                && [ "$(tail -2 "$T/$m-marker.err" | head -1)" = '[guest reset: VM stopped]' ]
+        }
+        linux_check "$m-marker" "$what: kernel messages on the serial port (stderr), the console's lifecycle, the reset" serial_ok
+        echo "bench: $what on vmm: $(seconds "$m-marker" 1 2) s from process start to the hvc0 marker," \
+            "$(seconds "$m-marker" 1 3) s to the exit after reboot; /init at $(init_at "$T/$m-marker.err") s of guest time"
+
+        shell "$m-shell" $flag --stats
+        no_notify() { [ "$m" = user ] || [ "$(stat_value "$1" "queue notifications")" = 0 ]; }
+        shell_ok() { out_is "$m-shell" && no_notify "$m-shell"; }
+        linux_check "$m-shell" "$what: --cpus 2, commands piped into vmm's stdin run in the guest's shell on hvc0, the answers (nproc: 2) on stdout" shell_ok
+
+        timed "$m-dd" "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD quiet e2e=dd" --stats
+        sum=$(sha256sum < "$T/$m-dd.out" | cut -d' ' -f1)
+        rm -f "$T/$m-dd.out"
+        dd_ok() { rc_is "$m-dd" 0 && [ "$sum" = "${DD_SHA256:?}" ] && no_notify "$m-dd"; }
+        linux_check "$m-dd" "$what: 64 MiB written to hvc0 arrive byte-exact (sha256)" dd_ok
+        echo "bench: $what: 64 MiB on hvc0 at $(mib_s "$m-dd" 64) MiB/s; per MiB: $(per_mib "$m-dd" exits 64) exits," \
+            "$(per_mib "$m-dd" "queue notifications" 64) QueueNotify, $(per_mib "$m-dd" "ioeventfd notifications" 64) kicks," \
+            "$(per_mib "$m-dd" "used notifications" 64) used-buffer interrupts; $(grep '^exits:' "$T/$m-dd.err")"
+    done
 
     linux_run lpanic --cmdline "$LCMD e2e=panic"
     panic_ok() {
         rc_is lpanic 1 && [ "$(tail -1 "$T/lpanic.err")" = 'vmm: error: the guest kernel panicked (it asked for a warm reset: reboot=panic_w)' ]
     }
     linux_check lpanic "linux: a guest that panics ends vmm with one error line, exit 1" panic_ok
+
+    # The same kernel, initramfs and command line on QEMU microvm (its
+    # virtio-mmio console, which QEMU names on the command line itself with
+    # acpi=off), side by side with the runs above. It has no i8042: the
+    # guest reboots by triple fault, which ends QEMU (-no-reboot). 16 MiB
+    # of hvc0 output, against a sum computed here.
+    if [ -n "${QEMU:-}" ] && [ -x "$QEMU" ]; then
+        qemu_timed() {
+            name=$1
+            shift
+            timed "$name" "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 512 -smp 1 -nodefaults \
+                -no-user-config -display none -no-reboot -serial "file:$T/$name.serial" \
+                -chardev stdio,id=hvc,signal=off -device virtio-serial-device -device virtconsole,chardev=hvc \
+                -kernel "$LINUX_KERNEL" -initrd "$LINUX_INITRD" -append "$(echo "$LCMD" | sed 's/reboot=k/reboot=t/') $*"
+        }
+        qemu_timed qmarker e2e=marker
+        cp "$T/marker.want" "$T/qmarker.want"
+        linux_check qmarker "QEMU microvm: the same guest prints the same hvc0 line" out_is qmarker
+        echo "bench: linux on QEMU microvm: $(seconds qmarker 1 2) s from process start to the hvc0 marker," \
+            "$(seconds qmarker 1 3) s to the exit after reboot; /init at $(init_at "$T/qmarker.serial") s of guest time"
+        qemu_timed qdd quiet e2e=dd mib=16
+        sum=$(sha256sum < "$T/qdd.out" | cut -d' ' -f1)
+        rm -f "$T/qdd.out"
+        want=$(yes abcdefghijklmno | head -c 16777216 | sha256sum | cut -d' ' -f1)
+        qdd_ok() { rc_is qdd 0 && [ "$sum" = "$want" ]; }
+        linux_check qdd "QEMU microvm: 16 MiB on hvc0, byte-exact" qdd_ok
+        echo "bench: linux on QEMU microvm: 16 MiB on hvc0 at $(mib_s qdd 16) MiB/s"
+        awk -v vm="$(seconds user-marker 1 2)" -v qm="$(seconds qmarker 1 2)" -v vt="$(mib_s user-dd 64)" \
+            -v qt="$(mib_s qdd 16)" -v ht="$(mib_s vhost-dd 64)" 'BEGIN {
+                printf "bench: vmm / QEMU microvm: time to the hvc0 marker %.2fx (target <= 0.5x), hvc0 throughput %.2fx (target >= 1x)\n", vm / qm, vt / qt
+                printf "bench: vmm --vhost hvc0 throughput: %.2fx QEMU microvm (target >= 2x), %.2fx userspace mode (target >= 2x)\n", ht / qt, ht / vt }'
+    fi
 fi
 
 echo "e2e: $passed passed, $failed failed"

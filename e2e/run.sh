@@ -7,7 +7,10 @@
 # results and the kernel log.
 #
 #   e2e/run.sh     as root: installs what it needs (kernel/setup.sh), builds, runs
+#   E2E_VARIANTS=builtin e2e/run.sh    only some of the kernels (builtin module debug)
+#   E2E_ONLY=linux e2e/run.sh          only the Linux-guest tests (in-vm.sh)
 set -euo pipefail
+variants=${E2E_VARIANTS:-builtin module debug}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build
@@ -15,13 +18,16 @@ cd "$repo"
 
 "$repo/kernel/setup.sh"
 
-"$repo/kernel/build.sh" builtin
-"$repo/kernel/build.sh" module
-"$repo/kernel/build.sh" debug
-echo "e2e: building kmod/ out of tree"
-PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$build/kernel-module" \
-    RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
-    BINDGEN="$(PATH=$HOME/.cargo/bin:$PATH command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib
+# The builtin kernel is also the Linux guest's.
+for variant in $(echo builtin $variants | tr ' ' '\n' | awk '!seen[$0]++'); do
+    "$repo/kernel/build.sh" "$variant"
+done
+if [[ " $variants " == *" module "* ]]; then
+    echo "e2e: building kmod/ out of tree"
+    PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$build/kernel-module" \
+        RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
+        BINDGEN="$(PATH=$HOME/.cargo/bin:$PATH command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib
+fi
 cargo xtask build
 cargo build --release --quiet -p vmm --example vhost_abi
 
@@ -49,7 +55,17 @@ make_initramfs() {
     cp /bin/busybox "$root/bin/busybox"
     cp target/release/vmm "$root/bin/vmm"
     cp target/release/examples/vhost_abi "$root/bin/vhost-abi"
-    for lib in $(for bin in target/release/vmm target/release/examples/vhost_abi; do ldd "$bin"; done | grep -o '/[^ ]*' | sort -u); do
+    local bins="target/release/vmm target/release/examples/vhost_abi"
+    # QEMU microvm, for the side-by-side benchmark: the host's QEMU with its
+    # libraries, the microvm BIOS and the option ROMs that load a kernel.
+    if [ "$1" = builtin ]; then
+        bins="$bins /usr/bin/qemu-system-x86_64"
+        cp /usr/bin/qemu-system-x86_64 "$root/bin/"
+        mkdir -p "$root/usr/share/seabios" "$root/usr/share/qemu"
+        cp /usr/share/seabios/bios-microvm.bin "$root/usr/share/seabios/"
+        cp /usr/share/qemu/{qboot.rom,linuxboot.bin,linuxboot_dma.bin,pvh.bin,kvmvapic.bin} "$root/usr/share/qemu/"
+    fi
+    for lib in $(for bin in $bins; do ldd "$bin"; done | grep -o '/[^ ]*' | sort -u); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done
@@ -69,7 +85,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
 VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
-    LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 sh /e2e/in-vm.sh $1
+    LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 E2E_ONLY=${E2E_ONLY:-} \
+    sh /e2e/in-vm.sh $1
 echo "e2e: in-vm.sh exited \$?"
 reboot -f
 INIT
@@ -81,7 +98,7 @@ INIT
 # loaded host's timing cannot stall calibration (seen: "Unable to calibrate
 # against PIT", then a hang).
 boot() {
-    timeout 900 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
+    timeout 1800 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
         -nographic -no-reboot -monitor none -serial stdio \
         -kernel "$build/kernel-$1/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
         -append "console=ttyS0 panic=-1 oops=panic tsc=reliable tsc_early_khz=2000000" \
@@ -90,7 +107,7 @@ boot() {
 
 total_passed=0
 total_failed=0
-for variant in builtin module debug; do
+for variant in $variants; do
     make_initramfs "$variant"
     log=$build/e2e-$variant.log
     for attempt in 1 2; do

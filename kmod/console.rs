@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The console device on the vhost core (as vsock.c is vsock's): its one
-//! ioctl, which attaches the file transmitq's bytes go to, and transmitq
-//! processing: each chain validated whole, then its buffers written to the
-//! file straight from the owner's memory, never waiting on the file, within
-//! a budget of chains and bytes per run.
+//! ioctl, which attaches the file transmitq's bytes go to or the file
+//! receiveq's bytes come from, and the two queues' processing: each chain
+//! validated whole, then its buffers written to the file, or read into,
+//! straight from the owner's memory, never waiting on the file, within a
+//! budget of chains and bytes per run.
 
 use kernel::bindings;
 use kernel::error::{code::*, to_result};
@@ -11,7 +12,7 @@ use kernel::prelude::*;
 
 use crate::poll::Poll;
 use crate::refs::FileRef;
-use crate::sys::{self, EPOLLIN, EPOLLOUT};
+use crate::sys::{self, EPOLLHUP, EPOLLIN, EPOLLOUT};
 use crate::uapi::*;
 use crate::vhost::{errno, read, Device, VhostDev, Vq, Worker, NUM_QUEUES};
 use crate::vring::{translate, QueueError, Region, Vring, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
@@ -29,14 +30,32 @@ const MAX_CHAIN_BYTES: u64 = 1 << 32;
 
 pub(crate) struct Console {
     /// Per queue, the backend file while the worker waits for it to become
-    /// ready (EPOLLOUT for transmitq). Under that queue's mutex.
+    /// ready (EPOLLOUT for transmitq; EPOLLIN, or EPOLLHUP for the end of a
+    /// pipe, for receiveq). Under that queue's mutex.
     polls: [Poll; NUM_QUEUES],
 }
 
 #[derive(Default)]
 pub(crate) struct ConsoleQueue {
     output: Option<Output>,
+    input: Option<Input>,
 }
+
+/// receiveq's file: what it has to read goes into the driver's buffers, a
+/// chain per read, each used with the byte count.
+struct Input {
+    file: FileRef,
+    /// The chain being filled, as owner addresses; room for a chain as long
+    /// as the queue.
+    iov: KVVec<bindings::iovec>,
+    /// The file reached its end (EOF is not an error: nothing more to read),
+    /// or failed (reported once).
+    done: bool,
+}
+
+// SAFETY: as for Output: addresses into the owner's memory, used only by the
+// worker in that memory's context.
+unsafe impl Send for Input {}
 
 /// transmitq's file and the chains gathered for it.
 struct Output {
@@ -250,6 +269,124 @@ fn output_failed(failed: &mut bool, error: isize) {
     *failed = true;
 }
 
+impl Input {
+    fn new(file: FileRef, num: u16) -> Result<Self> {
+        Ok(Input { file, iov: KVVec::with_capacity(usize::from(num), GFP_KERNEL)?, done: false })
+    }
+
+    /// Fills receiveq's buffers from the file while both have some, within
+    /// the budget, with notifications off (§2.7.10). No buffers: the worker
+    /// waits for the driver's kick and not for the file (vhost-net's
+    /// handle_rx); nothing to read: it waits for the file.
+    fn receive(&mut self, ring: &mut Vring, mem: &[Region], poll: &Poll, worker: &Worker) -> Result<Run, QueueError> {
+        let mut run = Run::default();
+        poll.stop();
+        if self.done {
+            return Ok(run);
+        }
+        ring.set_notify(false)?;
+        loop {
+            if run.chains >= WEIGHT || run.bytes >= BYTE_WEIGHT {
+                run.more = true;
+                return Ok(run);
+            }
+            if ring.pending()? == 0 {
+                if !ring.set_notify(true)? {
+                    return Ok(run);
+                }
+                ring.set_notify(false)?;
+                continue;
+            }
+            let head = ring.next_head()?;
+            let total = match self.gather(ring, mem, head) {
+                Ok(total) => total,
+                Err(e) => {
+                    ring.discard(1);
+                    return Err(e);
+                }
+            };
+            // A chain with no room takes no byte, as the VMM's own device does.
+            let n = match total {
+                0 => 0,
+                // SAFETY: `iov` holds the chain's iovecs, owner addresses
+                // adding up to `total`; the worker runs in the owner's address
+                // space, and a bad address fails the copy (EFAULT), nothing
+                // else. The file is referenced and was checked in SET_BACKEND.
+                _ => unsafe { sys::vhost_console_read(self.file.as_ptr(), self.iov.as_ptr(), self.iov.len(), total) },
+            };
+            if n < 0 || (n == 0 && total != 0) {
+                ring.discard(1);
+                if n == -(bindings::EAGAIN as isize) {
+                    // Nothing to read: wait for the file, as vhost-net for its socket.
+                    match poll.start(self.file.clone(), worker) {
+                        Ok(()) => return Ok(run),
+                        Err(e) => self.stop_reading(e.to_errno() as isize),
+                    }
+                } else {
+                    self.stop_reading(n);
+                }
+                return Ok(run);
+            }
+            if let Err(e) = ring.add_used(head, n as u32) {
+                ring.discard(1);
+                return Err(e);
+            }
+            run.used = true;
+            run.chains += 1;
+            run.bytes += n as usize;
+        }
+    }
+
+    /// Checks the whole chain (device-writable buffers in the memory table,
+    /// no loop, at most 4 GiB) before any byte moves; returns its size.
+    fn gather(&mut self, ring: &Vring, mem: &[Region], head: u16) -> Result<usize, QueueError> {
+        // SAFETY: emptying; iovec is Copy.
+        unsafe { self.iov.set_len(0) };
+        let mut index = head;
+        let mut bytes = 0u64;
+        loop {
+            if self.iov.len() == usize::from(ring.num) {
+                return Err(QueueError::Loop { head, num: ring.num });
+            }
+            let d = ring.desc(index)?;
+            if d.flags & VRING_DESC_F_INDIRECT != 0 {
+                return Err(QueueError::Indirect { index });
+            }
+            if d.flags & VRING_DESC_F_WRITE == 0 {
+                return Err(QueueError::ReadOnly { index });
+            }
+            let Some(user) = translate(mem, d.addr, d.len) else {
+                return Err(QueueError::OutsideMemory { index, addr: d.addr, len: d.len });
+            };
+            bytes += u64::from(d.len);
+            if bytes > MAX_CHAIN_BYTES {
+                return Err(QueueError::ChainTooLarge { head });
+            }
+            let iov = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
+            // Capacity is the queue size, checked above: no allocation.
+            self.iov.push(iov, GFP_KERNEL).map_err(|_| QueueError::Fault("chain"))?;
+            if d.flags & VRING_DESC_F_NEXT == 0 {
+                // A read returns at most isize::MAX; a chain's 4 GiB fit a
+                // used element's u32 only if one read fills less: cap it.
+                return Ok(bytes.min(u64::from(u32::MAX)) as usize);
+            }
+            if d.next >= ring.num {
+                return Err(QueueError::NextOutOfRange { index, next: d.next, num: ring.num });
+            }
+            index = d.next;
+        }
+    }
+
+    /// The end of the input (0) or an error: read no more, the guest keeps
+    /// its buffers. Only an error is logged.
+    fn stop_reading(&mut self, error: isize) {
+        if error != 0 {
+            pr_warn!("vhost-console: input failed (error {}); reading no more\n", error);
+        }
+        self.done = true;
+    }
+}
+
 impl Device for Console {
     type Queue = ConsoleQueue;
     const NAME: &'static CStr = kernel::c_str!("vhost-console");
@@ -257,16 +394,28 @@ impl Device for Console {
     const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER;
 
     fn new() -> impl PinInit<Self, Error> {
-        Console { polls: [Poll::new(RECEIVEQ, EPOLLIN), Poll::new(TRANSMITQ, EPOLLOUT)] }
+        Console { polls: [Poll::new(RECEIVEQ, EPOLLIN | EPOLLHUP), Poll::new(TRANSMITQ, EPOLLOUT)] }
     }
 
     fn handle_kick(&self, worker: &Worker, index: usize, vq: &mut Vq<ConsoleQueue>) -> bool {
-        // receiveq kicks need nothing: the device has no input to give.
-        if index != TRANSMITQ || vq.ring.broken {
+        if vq.ring.broken {
             return false;
         }
-        let Some(output) = vq.device.output.as_mut() else { return false };
-        match output.transmit(&mut vq.ring, &vq.mem, &self.polls[TRANSMITQ], worker) {
+        let result = match index {
+            TRANSMITQ => {
+                let Some(output) = vq.device.output.as_mut() else { return false };
+                let result = output.transmit(&mut vq.ring, &vq.mem, &self.polls[TRANSMITQ], worker);
+                if result.is_err() {
+                    output.abandon(&mut vq.ring);
+                }
+                result
+            }
+            _ => {
+                let Some(input) = vq.device.input.as_mut() else { return false };
+                input.receive(&mut vq.ring, &vq.mem, &self.polls[RECEIVEQ], worker)
+            }
+        };
+        match result {
             Ok(run) => {
                 if run.used {
                     vq.signal_used();
@@ -274,7 +423,6 @@ impl Device for Console {
                 run.more
             }
             Err(e) => {
-                output.abandon(&mut vq.ring);
                 vq.fail(Self::NAME, Self::QUEUE_NAMES[index], e);
                 false
             }
@@ -282,49 +430,62 @@ impl Device for Console {
     }
 
     fn busy(queue: &ConsoleQueue) -> bool {
-        queue.output.is_some()
+        queue.output.is_some() || queue.input.is_some()
     }
 
     fn stop_queue(&self, index: usize, _queue: &mut ConsoleQueue) {
         self.polls[index].stop();
     }
 
-    /// VHOST_CONSOLE_SET_BACKEND: attach transmitq's file (fd -1 detaches).
+    /// VHOST_CONSOLE_SET_BACKEND: attach transmitq's file or receiveq's (fd
+    /// -1 detaches).
     fn ioctl(vhost: &VhostDev<Self>, cmd: u32, arg: usize) -> Result {
         if cmd != VHOST_CONSOLE_SET_BACKEND {
             return Err(ENOTTY);
         }
         let f: VringFile = read(arg)?;
-        match f.index as usize {
-            TRANSMITQ => {}
-            RECEIVEQ => return Err(EINVAL), // no input yet
-            _ => return Err(errno(bindings::ENOBUFS)),
+        let index = f.index as usize;
+        if index != TRANSMITQ && index != RECEIVEQ {
+            return Err(errno(bindings::ENOBUFS));
         }
         let file = match f.fd {
             -1 => None,
             fd => {
                 let file = FileRef::get(fd)?;
                 // SAFETY: the file is referenced.
-                to_result(unsafe { sys::vhost_console_check_output(file.as_ptr()) })?;
+                let checked = unsafe {
+                    match index {
+                        TRANSMITQ => sys::vhost_console_check_output(file.as_ptr()),
+                        _ => sys::vhost_console_check_input(file.as_ptr()),
+                    }
+                };
+                to_result(checked)?;
                 Some(file)
             }
         };
-        let mut guard = vhost.vq(TRANSMITQ).lock();
+        let mut guard = vhost.vq(index).lock();
         let vq = &mut *guard;
-        // The old file first: stop waiting on it; the chains it did not finish
-        // go back to the ring (a new file writes them again, whole).
-        vhost.device.polls[TRANSMITQ].stop();
-        if let Some(mut old) = vq.device.output.take() {
-            old.abandon(&mut vq.ring);
+        // The old file first: stop waiting on it; the chains output did not
+        // finish go back to the ring (a new file writes them again, whole).
+        vhost.device.polls[index].stop();
+        if index == TRANSMITQ {
+            if let Some(mut old) = vq.device.output.take() {
+                old.abandon(&mut vq.ring);
+            }
+        } else {
+            vq.device.input = None;
         }
         let Some(file) = file else { return Ok(()) };
         if !vq.ring.configured() || !vq.ring.access_ok() {
             return Err(EFAULT);
         }
-        vq.device.output = Some(Output::new(file, vq.ring.num)?);
+        match index {
+            TRANSMITQ => vq.device.output = Some(Output::new(file, vq.ring.num)?),
+            _ => vq.device.input = Some(Input::new(file, vq.ring.num)?),
+        }
         drop(guard);
-        // Buffers may be waiting already.
-        vhost.worker().queue(TRANSMITQ);
+        // Buffers (or bytes) may be waiting already.
+        vhost.worker().queue(index);
         Ok(())
     }
 }

@@ -147,6 +147,53 @@ ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned
 	return ret;
 }
 
+/*
+ * Whether the worker may read from @file: open for reading with ->read_iter,
+ * and either able to refuse to wait (FMODE_NOWAIT: pipes, sockets) or
+ * storage. -EINVAL for a file whose reads may block on another party (a tty,
+ * a FIFO without FMODE_NOWAIT, a character device).
+ */
+int vhost_console_check_input(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+
+	if (!(file->f_mode & FMODE_READ) || !(file->f_mode & FMODE_CAN_READ))
+		return -EBADF;
+	if (!file->f_op->read_iter)
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_NOWAIT) && !S_ISREG(mode) && !S_ISBLK(mode))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Reads up to @total bytes into the buffers of @iov (owner addresses),
+ * without waiting where the file can refuse to (-EAGAIN then); the file
+ * position as in vhost_console_write. 0 is the end of the file.
+ */
+ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total)
+{
+	rwf_t flags = (file->f_mode & FMODE_NOWAIT) ? RWF_NOWAIT : 0;
+	bool lock = file->f_mode & FMODE_ATOMIC_POS;
+	struct iov_iter iter;
+	loff_t pos, *ppos = NULL;
+	ssize_t ret;
+
+	iov_iter_init(&iter, ITER_DEST, iov, nr_segs, total);
+	if (lock)
+		mutex_lock(&file->f_pos_lock);
+	if (!(file->f_mode & FMODE_STREAM)) {
+		pos = file->f_pos;
+		ppos = &pos;
+	}
+	ret = vfs_iter_read(file, &iter, ppos, flags);
+	if (ppos && ret > 0)
+		file->f_pos = pos;
+	if (lock)
+		mutex_unlock(&file->f_pos_lock);
+	return ret;
+}
+
 /* /dev/vmm-console never waits for a reader: RWF_NOWAIT writes are welcome. */
 void vhost_console_set_nowait(struct file *file)
 {

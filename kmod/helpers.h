@@ -26,6 +26,8 @@ struct file *vhost_console_get_file(struct file *file);
 int vhost_console_check_output(struct file *file);
 ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
 			    size_t total, size_t skip, size_t count);
+int vhost_console_check_input(struct file *file);
+ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total);
 void vhost_console_set_nowait(struct file *file);
 
 #endif

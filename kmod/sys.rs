@@ -38,6 +38,13 @@ extern "C" {
         skip: usize,
         count: usize,
     ) -> isize;
+    pub(crate) fn vhost_console_check_input(file: *mut bindings::file) -> core::ffi::c_int;
+    pub(crate) fn vhost_console_read(
+        file: *mut bindings::file,
+        iov: *const bindings::iovec,
+        nr_segs: usize,
+        total: usize,
+    ) -> isize;
     pub(crate) fn vhost_console_set_nowait(file: *mut bindings::file);
 }
 
@@ -74,3 +81,4 @@ pub(crate) const POLLFREE: u32 = 0x4000;
 pub(crate) const EPOLLIN: u32 = 0x1;
 pub(crate) const EPOLLOUT: u32 = 0x4;
 pub(crate) const EPOLLERR: u32 = 0x8;
+pub(crate) const EPOLLHUP: u32 = 0x10;

@@ -51,6 +51,7 @@ pub(crate) enum QueueError {
     Loop { head: u16, num: u16 },
     Indirect { index: u16 },
     WriteOnly { index: u16 },
+    ReadOnly { index: u16 },
     OutsideMemory { index: u16, addr: u64, len: u32 },
     ChainTooLarge { head: u16 },
 }
@@ -71,6 +72,7 @@ impl fmt::Display for QueueError {
             Self::Loop { head, num } => write!(f, "descriptor chain from {head} is longer than the queue size {num} (a loop)"),
             Self::Indirect { index } => write!(f, "descriptor {index} is indirect, which was not negotiated"),
             Self::WriteOnly { index } => write!(f, "descriptor {index} is device-writable on transmitq"),
+            Self::ReadOnly { index } => write!(f, "descriptor {index} is device-readable on receiveq"),
             Self::OutsideMemory { index, addr, len } => {
                 write!(f, "descriptor {index}: buffer {addr:#x}+{len:#x} is outside the memory table")
             }

@@ -48,7 +48,7 @@
         seen = int(machine.succeed("dmesg | wc -l").strip())
         status, output = machine.execute(
             "VMM=${vmm}/bin/vmm VHOST_ABI=${vmm}/bin/vhost-abi GUESTS=${guest} MODULE_KO=${moduleKo} "
-            "STREAM_SHA256=$(cat ${streamSha256}) sh ${../e2e/in-vm.sh} ${mode} 2>&1"
+            "STREAM_SHA256=$(cat ${streamSha256}) sh ${../e2e/in-vm.sh} ${mode} < /dev/null 2>&1"
         )
         print(output)
         assert status == 0, f"in-vm.sh exited {status}"

@@ -106,7 +106,12 @@ impl VirtQueue {
     /// descriptor's index, the id the device returns it by.
     pub fn push(&mut self, addr: u64, len: u32, flags: u16) -> u16 {
         assert!(!self.is_full());
-        let slot = (!self.in_flight).trailing_zeros() as u16;
+        // With IN_ORDER the driver uses descriptors in ring order (§2.7.5);
+        // the one `size` submissions back has completed, as all before it.
+        let slot = match self.in_order {
+            true => self.submitted % self.size,
+            false => (!self.in_flight).trailing_zeros() as u16,
+        };
         let desc = Desc { addr, len, flags, next: 0 };
         let pos = self.submitted % self.size;
         // SAFETY: slot and pos are < size <= MAX_SIZE: inside this queue's page.

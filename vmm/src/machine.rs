@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,8 @@ pub enum MachineError {
     Boot(#[from] boot::BootError),
     #[error("setting up the devices: {0}")]
     Devices(String),
+    #[error("{0}")]
+    Vhost(#[from] crate::virtio::vhost_console::VhostError),
     #[error("the guest shut down (triple fault) on vCPU {0} at rip {1:#x}")]
     TripleFault(usize, u64),
     #[error("KVM could not run vCPU {0} (internal error, suberror {1})")]
@@ -292,6 +295,22 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
                 })
                 .expect("spawn the input thread");
         }
+        // A device whose queues run in the kernel (vhost) signals used
+        // buffers and errors on eventfds: this thread turns them into
+        // InterruptStatus bits and then the interrupt, so that the guest's
+        // handler reads the bit the interrupt was for. QEMU does the same for
+        // vhost on virtio-mmio (its main loop reads the call eventfd, sets
+        // the ISR bit and raises the line): an irqfd straight from the kernel
+        // would leave InterruptStatus 0, and Linux's vm_interrupt answers that
+        // with IRQ_NONE.
+        let fds = self.shared.console.lock().expect("console lock").transport.device().event_fds();
+        let events = (!fds.is_empty()).then(|| {
+            let shared = self.shared.clone();
+            std::thread::Builder::new()
+                .name("device-events".into())
+                .spawn(move || device_events(&shared, &fds))
+                .expect("spawn the device event thread")
+        });
         // Every vCPU's first stop reason lands in `outcome`; a thread ends
         // only after it set `stop`, or with its own error recorded.
         loop {
@@ -309,6 +328,9 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
             timer::kick(t);
         }
         let mut stats = Stats::default();
+        if let Some(t) = events {
+            let _ = t.join();
+        }
         for t in threads {
             if let Ok(s) = t.join() {
                 stats.exits_mmio += s.exits_mmio;
@@ -418,6 +440,22 @@ fn run_vcpu<D: VirtioDevice>(id: usize, mut vcpu: VcpuFd, shared: &Shared<D>) ->
             // The other vCPUs are kicked by the main thread, which sees `stop`.
             shared.finish(outcome, &[]);
             return stats;
+        }
+    }
+}
+
+/// Waits on the device's eventfds until the VM stops; each wake-up lets the
+/// transport take the news (used buffers, a stopped queue) and interrupt.
+fn device_events<D: VirtioDevice>(shared: &Shared<D>, fds: &[RawFd]) {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    while !shared.stop.load(Ordering::SeqCst) {
+        // The timeout bounds how long `stop` goes unseen.
+        // SAFETY: live pollfds and their count; the fds are the device's,
+        // which `shared` keeps open.
+        let ready = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 50) };
+        if ready > 0 {
+            shared.console.lock().expect("console lock").transport.poll_device();
         }
     }
 }

@@ -10,9 +10,10 @@ use argh::FromArgs;
 use vmm::machine::{self, Machine};
 use vmm::terminal::RawMode;
 use vmm::virtio::console::Console;
-use vmm::virtio::vhost_console::MAX_POLL_US;
+use vmm::virtio::vhost_console::{self, VhostConsole, MAX_POLL_US};
 use vmm::virtio::VirtioDevice;
 use vmm::vm::{self, Config, Halt, Vm};
+use vmm::x86::layout::VIRTIO_MMIO_BASE;
 
 /// The bundled i686 hello guest.
 static HELLO_GUEST: &[u8] = include_bytes!(env!("VMM_GUEST_ELF"));
@@ -128,16 +129,14 @@ fn run(args: &Args) -> Result<(), String> {
         None => HELLO_GUEST.to_vec(),
     };
     let mem_mib = u32::try_from(mem).unwrap_or(u32::MAX);
-    // The console's input, in userspace mode (the kernel does not serve
-    // receiveq yet). A terminal stays as it is: line by line, with its echo.
-    let input = match args.vhost {
-        false => Some(stdin()?),
-        true => None,
-    };
+    // The console's input. A terminal stays as it is: line by line, with its echo.
+    let (input, vhost_input) = console_input(args.vhost)?;
     let config = Config { image: &image, mem_mib, cmdline: &args.cmdline, lifecycle: Some(lifecycle()), input };
     let halt = if args.vhost {
-        let vm = Vm::new(config, |vm, mem| vm::vhost_console(vm, mem, console_out, args.poll_us))
-            .map_err(|e| e.to_string())?;
+        let vm = Vm::new(config, |vm, mem| {
+            Ok(VhostConsole::on_mmio(vm, mem, vm::CONSOLE_MMIO_BASE, console_out, vhost_input, args.poll_us)?)
+        })
+        .map_err(|e| e.to_string())?;
         eprintln!("=== Vhost acceleration enabled ===");
         run_vm(vm, args.stats)
     } else {
@@ -164,17 +163,29 @@ fn stdin() -> Result<File, String> {
     std::io::stdin().as_fd().try_clone_to_owned().map(File::from).map_err(|e| format!("cannot use stdin: {e}"))
 }
 
-/// Boots a Linux kernel (userspace console; vhost mode for Linux is next).
+fn stdin_is_terminal() -> bool {
+    // SAFETY: isatty takes any fd.
+    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
+}
+
+/// Who reads stdin for the console: the VMM's input thread (userspace mode,
+/// and a terminal in vhost mode, whose escape the VMM watches), or the
+/// kernel, handed the file itself.
+fn console_input(vhost: bool) -> Result<(Option<File>, vhost_console::Input), String> {
+    Ok(match (vhost, stdin_is_terminal()) {
+        (false, _) => (Some(stdin()?), vhost_console::Input::None),
+        (true, true) => (Some(stdin()?), vhost_console::Input::Relayed),
+        (true, false) => (None, vhost_console::Input::File(stdin()?)),
+    })
+}
+
+/// Boots a Linux kernel.
 fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> Result<(), String> {
     if args.guest.is_some() {
         return Err("--kernel and --guest exclude each other".into());
     }
-    if args.vhost {
-        return Err("--vhost does not serve Linux guests yet: run --kernel without it".into());
-    }
-    let stdin = stdin()?;
-    // SAFETY: isatty takes any fd.
-    let terminal = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+    let terminal = stdin_is_terminal();
+    let (input, vhost_input) = console_input(args.vhost)?;
     let serial: Box<dyn std::io::Write + Send> = match args.serial.as_str() {
         "stderr" => Box::new(std::io::stderr()),
         "none" => Box::new(std::io::sink()),
@@ -187,17 +198,20 @@ fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> R
         mem_mib: args.mem.unwrap_or(512),
         cpus: args.cpus,
         serial,
-        input: Some((stdin, terminal)),
+        input: input.map(|f| (f, terminal)),
         lifecycle: Some(lifecycle()),
     };
-    let vm = Machine::new(config, |_, _| Ok(Console::new(console_out))).map_err(|e| e.to_string())?;
-    // Raw while the guest runs; restored before anything else is printed.
-    let raw = RawMode::enter(libc::STDIN_FILENO);
-    if raw.is_some() {
-        eprintln!("=== Console: Ctrl-A x quits ===");
-    }
-    let (outcome, stats) = vm.run();
-    drop(raw);
+    let (outcome, stats) = if args.vhost {
+        let vm = Machine::new(config, |vm, mem| {
+            Ok(VhostConsole::on_mmio(vm, mem, VIRTIO_MMIO_BASE, console_out, vhost_input, args.poll_us)?)
+        })
+        .map_err(|e| e.to_string())?;
+        eprintln!("=== Vhost acceleration enabled ===");
+        raw_while(|| vm.run())
+    } else {
+        let vm = Machine::new(config, |_, _| Ok(Console::new(console_out))).map_err(|e| e.to_string())?;
+        raw_while(|| vm.run())
+    };
     if args.stats {
         eprintln!("{stats}");
     }
@@ -208,6 +222,18 @@ fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> R
     }
     eprintln!("Time taken to run VM: {} microseconds", start.elapsed().as_micros());
     Ok(())
+}
+
+/// Runs `f` with a terminal stdin in raw mode, restored before anything
+/// else is printed.
+fn raw_while<T>(f: impl FnOnce() -> T) -> T {
+    let raw = RawMode::enter(libc::STDIN_FILENO);
+    if raw.is_some() {
+        eprintln!("=== Console: Ctrl-A x quits ===");
+    }
+    let result = f();
+    drop(raw);
+    result
 }
 
 /// The console's lifecycle lines, on stderr as the original demo prints them.

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{kvm_interrupt, kvm_userspace_memory_region, KVMIO, KVM_INTERNAL_ERROR_EMULATION};
-use kvm_ioctls::{IoEventAddress, Kvm, VcpuExit, VcpuFd, VmFd};
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use thiserror::Error;
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
@@ -32,7 +32,7 @@ use crate::loader::{self, LoadError};
 use crate::stats::Stats;
 use crate::timer::KickTimer;
 use crate::virtio::mmio::{Lifecycle, MmioTransport};
-use crate::virtio::vhost_console::{VhostConsole, VhostError};
+use crate::virtio::vhost_console::VhostError;
 use crate::virtio::VirtioDevice;
 use crate::warn;
 
@@ -73,8 +73,6 @@ pub enum VmError {
     UnexpectedExit(String),
     #[error("{0}")]
     Vhost(#[from] VhostError),
-    #[error("KVM: cannot register the QueueNotify ioeventfd: {0}")]
-    IoEvent(kvm_ioctls::Error),
     #[error("cannot create the vCPU kick timer: {0}")]
     Timer(std::io::Error),
     #[error("setting up the bus: {0}")]
@@ -100,25 +98,6 @@ pub enum Halt {
 /// How soon a queue that stopped at its budget runs again, if the guest
 /// makes no exit before.
 const RESUME_DELAY: std::time::Duration = std::time::Duration::from_micros(100);
-
-/// Offset of QueueNotify in the virtio-mmio window.
-const QUEUE_NOTIFY: u64 = virtio_bindings::virtio_mmio::VIRTIO_MMIO_QUEUE_NOTIFY as u64;
-
-/// The vhost console, with each queue's QueueNotify write (datamatch: the
-/// queue index, as Firecracker does) turned into a kick eventfd by KVM.
-pub fn vhost_console(
-    vm: &VmFd,
-    mem: &GuestMemoryMmap,
-    out: std::fs::File,
-    poll_us: u32,
-) -> Result<VhostConsole, VmError> {
-    let device = VhostConsole::new(mem, out, poll_us)?;
-    for queue in 0..device.queue_max_sizes().len() {
-        let notify = IoEventAddress::Mmio(CONSOLE_MMIO_BASE + QUEUE_NOTIFY);
-        vm.register_ioevent(device.kick(queue), &notify, queue as u32).map_err(VmError::IoEvent)?;
-    }
-    Ok(device)
-}
 
 /// What a run needs.
 pub struct Config<'a> {

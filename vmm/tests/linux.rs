@@ -257,10 +257,14 @@ fn linux_options_are_checked() {
         &vmm(&["--kernel", k, "--guest", &guest("hello.elf")]),
         "vmm: error: --kernel and --guest exclude each other",
     );
-    assert_one_line_error(
-        &vmm(&["--kernel", k, "--vhost"]),
-        "vmm: error: --vhost does not serve Linux guests yet: run --kernel without it",
-    );
+    // This machine's kernel has no vhost_console (the nested tests boot Linux guests with --vhost).
+    if !std::path::Path::new("/dev/vhost-console").exists() {
+        assert_one_line_error(
+            &vmm(&["--kernel", k, "--vhost"]),
+            "vmm: error: cannot open /dev/vhost-console: No such file or directory (os error 2) \
+             (is the vhost_console module loaded?)",
+        );
+    }
     assert_one_line_error(&vmm(&["--cpus", "2"]), "vmm: error: --initrd, --cpus and --serial are for --kernel");
     std::fs::remove_file(kernel).unwrap();
 }

@@ -31,9 +31,11 @@ pub const SET_VRING_BUSYLOOP_TIMEOUT: u64 = ioc(W, 0x23, 8);
 pub const SET_BACKEND: u64 = ioc(W, 0x50, 8);
 pub const UNKNOWN: u64 = ioc(W, 0x7f, 8);
 
+pub const RECEIVEQ: u32 = 0;
 pub const TRANSMITQ: u32 = 1;
 pub const VERSION_1: u64 = 1 << 32;
 pub const DESC_F_NEXT: u16 = 1;
+pub const DESC_F_WRITE: u16 = 2;
 
 pub fn words(w: &[u32]) -> Vec<u8> {
     w.iter().flat_map(|x| x.to_ne_bytes()).collect()
@@ -209,12 +211,21 @@ impl Ring {
         // SAFETY: inside the used page.
         unsafe { (self.used() as *const u16).add(1).read_volatile() }
     }
+
+    /// Used element `i`: (id, len).
+    pub fn used_elem(&self, i: u16) -> (u32, u32) {
+        let e = (self.used() + 4 + 8 * u64::from(i % self.num)) as *const u32;
+        // SAFETY: inside the used page.
+        unsafe { (e.read_volatile(), e.add(1).read_volatile()) }
+    }
 }
 
-/// A device set up as a VMM would, transmitq only: owner, features, a memory
-/// table mapping this whole address space one to one, the ring, eventfds.
+/// A device set up as a VMM would, one queue only: owner, features, a
+/// memory table mapping this whole address space one to one, the ring,
+/// eventfds.
 pub struct Driver {
     pub dev: Dev,
+    pub queue: u32,
     pub ring: Ring,
     pub kick: EventFd,
     pub call: EventFd,
@@ -227,8 +238,17 @@ pub const IDENTITY: (u64, u64, u64) = (0x1000, 0x7fff_ffff_0000, 0x1000);
 impl Driver {
     /// Panics on any failure: only for tests whose subject comes after.
     pub fn transmitq(num: u16) -> Driver {
+        Driver::queue(TRANSMITQ, num)
+    }
+
+    pub fn receiveq(num: u16) -> Driver {
+        Driver::queue(RECEIVEQ, num)
+    }
+
+    fn queue(queue: u32, num: u16) -> Driver {
         let d = Driver {
             dev: Dev::open(),
+            queue,
             ring: Ring::new(num),
             kick: EventFd::new(),
             call: EventFd::new(),
@@ -238,17 +258,17 @@ impl Driver {
         ok("SET_OWNER", d.dev.ioctl(SET_OWNER, std::ptr::null()));
         ok("SET_FEATURES", d.dev.ioctl(SET_FEATURES, VERSION_1.to_ne_bytes().as_ptr()));
         ok("SET_MEM_TABLE", d.dev.mem_table(&[IDENTITY], 1, 0));
-        ok("SET_VRING_NUM", d.dev.state(SET_VRING_NUM, TRANSMITQ, num.into()));
-        ok("SET_VRING_ADDR", d.dev.vring_addr(TRANSMITQ, 0, d.ring.desc(), d.ring.used(), d.ring.avail()));
-        ok("SET_VRING_BASE", d.dev.state(SET_VRING_BASE, TRANSMITQ, 0));
-        ok("SET_VRING_CALL", d.dev.file(SET_VRING_CALL, TRANSMITQ, d.call.fd()));
-        ok("SET_VRING_ERR", d.dev.file(SET_VRING_ERR, TRANSMITQ, d.err.fd()));
-        ok("SET_VRING_KICK", d.dev.file(SET_VRING_KICK, TRANSMITQ, d.kick.fd()));
+        ok("SET_VRING_NUM", d.dev.state(SET_VRING_NUM, queue, num.into()));
+        ok("SET_VRING_ADDR", d.dev.vring_addr(queue, 0, d.ring.desc(), d.ring.used(), d.ring.avail()));
+        ok("SET_VRING_BASE", d.dev.state(SET_VRING_BASE, queue, 0));
+        ok("SET_VRING_CALL", d.dev.file(SET_VRING_CALL, queue, d.call.fd()));
+        ok("SET_VRING_ERR", d.dev.file(SET_VRING_ERR, queue, d.err.fd()));
+        ok("SET_VRING_KICK", d.dev.file(SET_VRING_KICK, queue, d.kick.fd()));
         d
     }
 
     pub fn attach(&self, fd: RawFd) -> i32 {
-        self.dev.file(SET_BACKEND, TRANSMITQ, fd)
+        self.dev.file(SET_BACKEND, self.queue, fd)
     }
 
     /// Waits up to `ms` for `cond`, polling.

@@ -9,6 +9,7 @@
 mod driver;
 mod hostile;
 mod race;
+mod receive;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -69,6 +70,7 @@ fn main() {
     let mut c = Checks { failed: 0, passed: 0 };
     basic(&mut c);
     hostile::run(&mut c);
+    receive::run(&mut c);
     race::run(&mut c);
     println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
     std::process::exit(if c.failed == 0 { 0 } else { 1 });
@@ -187,7 +189,13 @@ fn basic(c: &mut Checks) {
     let read_only = File::open("/dev/null").unwrap();
     let sink = OpenOptions::new().write(true).open("/dev/vmm-console").unwrap();
     c.errno("SET_VRING_KICK not an fd", &dev, SET_VRING_KICK, words(&[1, 9999]).as_ptr(), libc::EBADF);
-    c.errno("SET_BACKEND on receiveq", &dev, SET_BACKEND, words(&[0, sink.as_raw_fd() as u32]).as_ptr(), libc::EINVAL);
+    c.errno(
+        "SET_BACKEND on receiveq with a write-only file",
+        &dev,
+        SET_BACKEND,
+        words(&[0, sink.as_raw_fd() as u32]).as_ptr(),
+        libc::EBADF,
+    );
     c.errno("SET_BACKEND queue 2", &dev, SET_BACKEND, words(&[2, sink.as_raw_fd() as u32]).as_ptr(), libc::ENOBUFS);
     c.errno(
         "SET_BACKEND read-only file",

@@ -13,12 +13,16 @@
 //!
 //! The kernel writes only to outputs that cannot block it for ever; for any
 //! other (a terminal) it is handed a pipe that `Relay` copies to the output.
+//! Input likewise: the kernel reads receiveq's bytes straight from a pipe, a
+//! socket or a file; a terminal's bytes come through the VMM's input thread
+//! (which watches for the escape) and a pipe.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::Arc;
 
+use kvm_ioctls::{IoEventAddress, VmFd};
 use thiserror::Error;
 use vhost::vhost_kern::vhost_binding::{vhost_vring_file, vhost_vring_state};
 use vhost::vhost_kern::VhostKernBackend;
@@ -28,10 +32,13 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRe
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
-use super::console::{self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE};
+use super::console::{
+    self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, RECEIVEQ_INDEX, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE,
+};
 use super::relay::Relay;
 use super::{ActivateError, QueueError, QueueRun, VirtioDevice};
 use crate::stats::Stats;
+use crate::warn;
 
 pub const DEVICE_PATH: &str = "/dev/vhost-console";
 /// The longest busy-poll window the kernel accepts (µs).
@@ -49,6 +56,39 @@ pub enum VhostError {
     Ioctl(&'static str, vhost::Error),
     #[error("cannot create an eventfd: {0}")]
     EventFd(std::io::Error),
+    #[error("KVM: cannot register the QueueNotify ioeventfd: {0}")]
+    IoEvent(kvm_ioctls::Error),
+    #[error("cannot create the console input pipe: {0}")]
+    Pipe(std::io::Error),
+}
+
+/// A pipe for relayed input: the read end for the kernel, the write end
+/// non-blocking, so that a guest that takes nothing never stalls the VMM.
+fn input_pipe() -> std::io::Result<(File, File)> {
+    let mut fds = [0; 2];
+    // SAFETY: a valid array for the two descriptors; the result is checked.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
+    let (reader, writer) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own; the result is checked.
+    if unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((reader, writer))
+}
+
+/// Offset of QueueNotify in the virtio-mmio window.
+const QUEUE_NOTIFY: u64 = virtio_bindings::virtio_mmio::VIRTIO_MMIO_QUEUE_NOTIFY as u64;
+
+/// Where receiveq's bytes come from.
+pub enum Input {
+    None,
+    /// A file the kernel reads itself (a pipe, a socket, a regular file).
+    File(File),
+    /// What the VMM hands over through `VirtioDevice::input`, by a pipe.
+    Relayed,
 }
 
 /// The open /dev/vhost-console, as the `vhost` crate sees it.
@@ -80,6 +120,10 @@ pub struct VhostConsole {
     out: File,
     /// The pipe to `out`, once the kernel refused `out` itself.
     relay: Option<Relay>,
+    /// What the kernel reads for receiveq, and the write end of the pipe
+    /// when the VMM relays the input.
+    input: Option<File>,
+    input_pipe: Option<File>,
     kicks: [EventFd; 2],
     calls: [EventFd; 2],
     err: EventFd,
@@ -93,17 +137,27 @@ impl VhostConsole {
     /// Opens the device and becomes its owner (the kernel starts the worker
     /// in this process). `out` receives the guest's bytes; `poll_us` is the
     /// worker's busy-poll window (VHOST_SET_VRING_BUSYLOOP_TIMEOUT).
-    pub fn new(mem: &GuestMemoryMmap, out: File, poll_us: u32) -> Result<Self, VhostError> {
+    pub fn new(mem: &GuestMemoryMmap, out: File, input: Input, poll_us: u32) -> Result<Self, VhostError> {
         let file = OpenOptions::new().read(true).write(true).open(DEVICE_PATH).map_err(VhostError::Open)?;
         let backend = Backend { file, mem: Arc::new(mem.clone()) };
         backend.set_owner().map_err(|e| VhostError::Ioctl("VHOST_SET_OWNER", e))?;
         let kernel_features = backend.get_features().map_err(|e| VhostError::Ioctl("VHOST_GET_FEATURES", e))?;
         let eventfd = || EventFd::new(EFD_NONBLOCK).map_err(VhostError::EventFd);
+        let (input, input_pipe) = match input {
+            Input::None => (None, None),
+            Input::File(f) => (Some(f), None),
+            Input::Relayed => {
+                let (reader, writer) = input_pipe().map_err(VhostError::Pipe)?;
+                (Some(reader), Some(writer))
+            }
+        };
         Ok(VhostConsole {
             backend,
             kernel_features,
             out,
             relay: None,
+            input,
+            input_pipe,
             kicks: [eventfd()?, eventfd()?],
             calls: [eventfd()?, eventfd()?],
             err: eventfd()?,
@@ -112,9 +166,23 @@ impl VhostConsole {
         })
     }
 
-    /// The eventfd a write of `queue` to QueueNotify should signal.
-    pub fn kick(&self, queue: usize) -> &EventFd {
-        &self.kicks[queue]
+    /// As `new`, for the register window at `base` of `vm`: each queue's
+    /// QueueNotify write (datamatch: the queue index, as Firecracker does)
+    /// becomes a kick of its eventfd in KVM, with no exit to the VMM.
+    pub fn on_mmio(
+        vm: &VmFd,
+        mem: &GuestMemoryMmap,
+        base: u64,
+        out: File,
+        input: Input,
+        poll_us: u32,
+    ) -> Result<Self, VhostError> {
+        let device = Self::new(mem, out, input, poll_us)?;
+        for (queue, kick) in device.kicks.iter().enumerate() {
+            let notify = IoEventAddress::Mmio(base + QUEUE_NOTIFY);
+            vm.register_ioevent(kick, &notify, queue as u32).map_err(VhostError::IoEvent)?;
+        }
+        Ok(device)
     }
 
     /// Collects the calls signalled since the last look.
@@ -129,9 +197,9 @@ impl VhostConsole {
         r.map_err(|e| ActivateError::Vhost(what, e.to_string()))
     }
 
-    /// VHOST_CONSOLE_SET_BACKEND for transmitq; fd -1 detaches.
-    fn set_backend(&self, fd: RawFd) -> std::io::Result<()> {
-        let file = vhost_vring_file { index: TRANSMITQ_INDEX as u32, fd };
+    /// VHOST_CONSOLE_SET_BACKEND for `queue`; fd -1 detaches.
+    fn set_backend(&self, queue: usize, fd: RawFd) -> std::io::Result<()> {
+        let file = vhost_vring_file { index: queue as u32, fd };
         // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_file;
         // the return value is checked.
         match unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &file) } {
@@ -145,7 +213,7 @@ impl VhostConsole {
     fn attach_output(&mut self) -> Result<(), ActivateError> {
         let failed = |e: std::io::Error| ActivateError::Vhost("VHOST_CONSOLE_SET_BACKEND", e.to_string());
         if self.relay.is_none() {
-            match self.set_backend(self.out.as_raw_fd()) {
+            match self.set_backend(TRANSMITQ_INDEX, self.out.as_raw_fd()) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                     let out = self.out.try_clone().map_err(|e| ActivateError::Output("share the output", e))?;
@@ -155,7 +223,22 @@ impl VhostConsole {
             }
         }
         let fd = self.relay.as_ref().map_or(-1, Relay::fd);
-        self.set_backend(fd).map_err(failed)
+        self.set_backend(TRANSMITQ_INDEX, fd).map_err(failed)
+    }
+
+    /// Attaches the input, if there is one. A file the kernel will not read
+    /// (EINVAL: it could block the worker) leaves the guest without input,
+    /// with a warning, as a console with nothing behind it.
+    fn attach_input(&self) -> Result<(), ActivateError> {
+        let Some(input) = &self.input else { return Ok(()) };
+        match self.set_backend(RECEIVEQ_INDEX, input.as_raw_fd()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                warn!("vhost: the kernel will not read this input without blocking (a terminal?); no console input");
+                Ok(())
+            }
+            Err(e) => Err(ActivateError::Vhost("VHOST_CONSOLE_SET_BACKEND", e.to_string())),
+        }
     }
 }
 
@@ -231,6 +314,9 @@ impl VirtioDevice for VhostConsole {
                 return Err(ActivateError::Vhost("VHOST_SET_VRING_BUSYLOOP_TIMEOUT", e.to_string()));
             }
         }
+        if queues.get(RECEIVEQ_INDEX).is_some_and(|q| q.ready()) {
+            self.attach_input()?;
+        }
         self.attach_output()
     }
 
@@ -245,9 +331,16 @@ impl VirtioDevice for VhostConsole {
 
     fn queue_disabled(&mut self, index: usize) {
         // The kernel must stop touching the ring (§4.2.2.1): without a
-        // backend its worker leaves transmitq alone.
-        if index == TRANSMITQ_INDEX {
-            let _ = self.set_backend(-1);
+        // backend its worker leaves the queue alone.
+        let _ = self.set_backend(index, -1);
+    }
+
+    /// Relayed input (a terminal's): into the pipe the kernel reads, as much
+    /// as it has room for; the input thread retries the rest.
+    fn input(&mut self, bytes: &[u8]) -> usize {
+        match &mut self.input_pipe {
+            Some(pipe) => pipe.write(bytes).unwrap_or(0),
+            None => bytes.len(),
         }
     }
 
@@ -268,8 +361,9 @@ impl VirtioDevice for VhostConsole {
     }
 
     fn reset(&mut self) {
-        // Detach the output: the kernel stops processing until the next activation.
-        let _ = self.set_backend(-1);
+        // Detach both files: the kernel stops processing until the next activation.
+        let _ = self.set_backend(TRANSMITQ_INDEX, -1);
+        let _ = self.set_backend(RECEIVEQ_INDEX, -1);
         // An error the kernel reported before the reset is the old device's:
         // after a reset, Status must read 0 (§2.4), not DEVICE_NEEDS_RESET.
         let _ = self.err.read();
