@@ -1,6 +1,6 @@
 //! A VM that boots Linux: RAM around the 32-bit device hole, the in-kernel
-//! irqchip (PIC, IOAPIC, local APICs) and PIT, an MP table, the COM1 UART and
-//! the i8042 on the port-I/O bus, the virtio console on the MMIO bus with its
+//! irqchip (PIC, IOAPIC, local APICs) and PIT, an MP table, the COM1 UART,
+//! the CMOS clock and the i8042 on the port-I/O bus, the virtio console on the MMIO bus with its
 //! interrupt on an IOAPIC pin, and one thread per vCPU. The guest's reset
 //! (through the i8042) ends the VM; so do a triple fault, a fatal error and
 //! SIGINT/SIGTERM, each stopping every vCPU thread.
@@ -22,6 +22,7 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRe
 
 use crate::boot;
 use crate::bus::{self, VirtioSlot};
+use crate::devices::cmos::{Cmos, CMOS_BASE, CMOS_LEN};
 use crate::devices::i8042::{ResetLine, I8042, I8042_BASE, I8042_LEN};
 use crate::devices::irq::IrqLine;
 use crate::devices::serial::{SerialPort, COM1_BASE, COM1_LEN};
@@ -129,7 +130,7 @@ impl<D: VirtioDevice> Shared<D> {
 
 pub struct Machine<D: VirtioDevice + 'static> {
     _kvm: Kvm,
-    _vm: VmFd,
+    _vm: Arc<VmFd>,
     vcpus: Vec<VcpuFd>,
     shared: Arc<Shared<D>>,
     input: Option<(File, bool)>,
@@ -228,19 +229,24 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
             vcpus.push(vcpu);
         }
 
-        let dev = |e: std::io::Error| MachineError::Devices(e.to_string());
         let reset = ResetLine::default();
-        let serial = SerialPort::new(IrqLine::new(&vm, SERIAL_IRQ).map_err(dev)?, config.serial);
+        let vm = Arc::new(vm);
+        let serial = SerialPort::new(IrqLine::new(vm.clone(), SERIAL_IRQ), config.serial);
         let mut transport = MmioTransport::new(console(&vm, &mem)?);
         if let Some(f) = config.lifecycle {
             transport.set_lifecycle(f);
         }
-        transport.set_interrupt(Box::new(IrqLine::new(&vm, VIRTIO_CONSOLE_IRQ).map_err(dev)?));
+        transport.set_interrupt(Box::new(IrqLine::new(vm.clone(), VIRTIO_CONSOLE_IRQ)));
         let mut io = IoManager::new();
         let bus = |e: vm_device::bus::Error| MachineError::Devices(e.to_string());
         let console = bus::add_virtio(&mut io, VIRTIO_MMIO_BASE, transport, &mem).map_err(bus)?;
         io.register_pio(PioRange::new(PioAddress(COM1_BASE), COM1_LEN).map_err(bus)?, Arc::new(Mutex::new(serial)))
             .map_err(bus)?;
+        io.register_pio(
+            PioRange::new(PioAddress(CMOS_BASE), CMOS_LEN).map_err(bus)?,
+            Arc::new(Mutex::new(Cmos::default())),
+        )
+        .map_err(bus)?;
         io.register_pio(
             PioRange::new(PioAddress(I8042_BASE), I8042_LEN).map_err(bus)?,
             Arc::new(Mutex::new(I8042::new(reset.clone()))),

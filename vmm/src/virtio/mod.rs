@@ -44,7 +44,7 @@ pub const VIRTIO_F_IN_ORDER: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F
 /// nothing of KVM. With no interrupt controller (the bare-metal guests poll)
 /// there is none, and InterruptStatus alone records what would be raised.
 pub trait Interrupt: Send {
-    /// Signals the line once (an edge: KVM_IRQFD, or KVM_INTERRUPT).
+    /// Signals the line once (an edge: KVM_IRQ_LINE, or KVM_INTERRUPT).
     fn trigger(&self);
 }
 
