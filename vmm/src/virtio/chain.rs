@@ -75,7 +75,16 @@ pub fn pop_head(queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<Option<u16>,
     if ahead > queue.size() {
         return Err(QueueError::AvailIndexJump { avail, ahead, size: queue.size() });
     }
-    Ok(queue.iter(mem)?.next().map(|chain| chain.head_index()))
+    if ahead == 0 {
+        return Ok(None);
+    }
+    // virtio-queue's iterator ends, silently, where it cannot read the ring
+    // entry (or the head it names is out of range): a chain is posted that
+    // cannot be taken, and the driver would have the device look for ever.
+    match queue.iter(mem)?.next() {
+        Some(chain) => Ok(Some(chain.head_index())),
+        None => Err(QueueError::Memory(format!("available ring entry {} unreadable", queue.next_avail()))),
+    }
 }
 
 /// Whether the driver wants a used-buffer notification (§2.7.7.1): not if
