@@ -233,7 +233,7 @@
 
       # What in-vm.sh compares the stream guest's output with (e2e/run.sh computes it the same way).
       streamSha256 = pkgs.runCommand "stream-sha256" { nativeBuildInputs = [ pkgs.python3 ]; } ''
-        python3 -c 'import hashlib; n = 16 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())' > $out
+        python3 -c 'import hashlib; n = 64 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())' > $out
       '';
     in
     {

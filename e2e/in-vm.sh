@@ -9,7 +9,7 @@
 #
 # Environment: VMM (the vmm binary), VHOST_ABI (vmm/examples/vhost_abi/,
 # built), GUESTS (directory of guest ELFs),
-# MODULE_KO (module mode), STREAM_SHA256 (sha256 of the 16 MiB stream
+# MODULE_KO (module mode), STREAM_SHA256 (sha256 of the 64 MiB stream
 # pattern, byte i = i % 251); optional: LINUX_KERNEL, LINUX_INITRD and
 # DD_SHA256 (a Linux guest and its 64 MiB hvc0 output), QEMU (a
 # qemu-system-x86_64 to run the same Linux guest on, side by side);
@@ -214,29 +214,42 @@ $TAIL"
         check "$m mode: a second cat finds /dev/vmm-console drained" [ -z "$(cat /dev/vmm-console)" ]
     done
 
-    # The stream guest, 16 MiB in 4 KiB buffers, both modes; vhost also with
-    # a 50 µs busy-poll window for the kernel worker.
-    for m in user vhost vhost-poll50; do
+    # The stream guest, 64 MiB in 4 KiB buffers (16384, 256 per MiB), in
+    # both modes with EVENT_IDX (offered by both devices, taken by the
+    # guest) and without it (--no-event-idx: the flags words); vhost also
+    # with a 50 µs busy-poll window for the kernel worker.
+    for m in user user-noevent vhost vhost-noevent vhost-poll50; do
         case $m in
             user) flag="" ;;
+            user-noevent) flag=--no-event-idx ;;
             vhost) flag=--vhost ;;
+            vhost-noevent) flag="--vhost --no-event-idx" ;;
             *) flag="--vhost --poll-us 50" ;;
         esac
-        run "stream-$m" $flag --guest "$GUESTS/stream.elf" --cmdline "bytes=16M chunk=4K" --stats
-        sum=$(sha256sum < "$T/stream-$m.out" | cut -d' ' -f1)
-        check "$m mode: 16 MiB stream, byte-exact (sha256)" [ "$(cat "$T/stream-$m.rc")" = 0 -a "$sum" = "${STREAM_SHA256:?}" ]
+        run "stream-$m" $flag --guest "$GUESTS/stream.elf" --cmdline "bytes=64M chunk=4K" --stats
+        sha256sum < "$T/stream-$m.out" | cut -d' ' -f1 > "$T/stream-$m.sum"
+        rm -f "$T/stream-$m.out"
+        check "$m: 64 MiB stream, byte-exact (sha256)" [ "$(cat "$T/stream-$m.rc")" = 0 -a "$(cat "$T/stream-$m.sum")" = "${STREAM_SHA256:?}" ]
         us=$(time_us "stream-$m")
         exits=$(stat_value "stream-$m" exits)
         notify=$(stat_value "stream-$m" "queue notifications")
         kicks=$(stat_value "stream-$m" "ioeventfd notifications")
         used=$(stat_value "stream-$m" "used notifications")
-        echo "bench: $m 16 MiB in ${us} us = $(awk "BEGIN { printf \"%.1f\", 16 / ($us / 1e6) }") MiB/s;" \
-            "userspace exits $exits ($(awk "BEGIN { printf \"%.1f\", $exits / 16 }")/MiB);" \
-            "kicks $(( ${notify:-0} + ${kicks:-0} )) ($(awk "BEGIN { printf \"%.1f\", (${notify:-0} + ${kicks:-0}) / 16 }")/MiB);" \
-            "calls ${used:-0} ($(awk "BEGIN { printf \"%.1f\", ${used:-0} / 16 }")/MiB)"
+        echo "bench: stream $m 64 MiB in ${us} us = $(awk "BEGIN { printf \"%.1f\", 64 / ($us / 1e6) }") MiB/s;" \
+            "userspace exits $exits ($(awk "BEGIN { printf \"%.1f\", $exits / 64 }")/MiB);" \
+            "kicks $(( ${notify:-0} + ${kicks:-0} )) ($(awk "BEGIN { printf \"%.1f\", (${notify:-0} + ${kicks:-0}) / 64 }")/MiB);" \
+            "calls ${used:-0} ($(awk "BEGIN { printf \"%.1f\", ${used:-0} / 64 }")/MiB)"
     done
     check "vhost mode: zero QueueNotify exits for the stream" [ "$(stat_value stream-vhost "queue notifications")" = 0 ]
-    check "stream output is byte-identical in both modes" cmp -s "$T/stream-user.out" "$T/stream-vhost.out"
+    check "stream output is byte-identical in both modes" cmp -s "$T/stream-user.sum" "$T/stream-vhost.sum"
+    # With EVENT_IDX the guest asks for an interrupt when half its 128-entry
+    # ring is used, and kicks only past the device's avail_event: at most one
+    # of each per 64 buffers (the issue's target), 4 per MiB, in steady
+    # streaming; the kernel's worker drains asynchronously, so it is the one
+    # that can meet it.
+    per64() { awk -v n="$(stat_value stream-vhost "$1")" 'BEGIN { exit !(n <= 16384 / 64 + 8) }'; }
+    check "vhost mode, EVENT_IDX: at most one kick per 64 buffers" per64 "ioeventfd notifications"
+    check "vhost mode, EVENT_IDX: at most one interrupt per 64 buffers" per64 "used notifications"
     # 262144 buffers: every ring index wraps four times, and a torn index
     # update (seen once: a byte-wise used.idx store) has thousands of chances.
     "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=1024M" > /dev/null 2> "$T/stream-long.err"
@@ -393,13 +406,37 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         printf 'ready\r\n42\r\n2\r\n' > "$T/$name.want"
     }
 
+    sum16=$(yes abcdefghijklmno | head -c 16777216 | sha256sum | cut -d' ' -f1)
+    # dd_bench NAME WHAT MIB: throughput and notifications per MiB of a dd run.
+    dd_bench() {
+        echo "bench: $2: $3 MiB on hvc0 at $(mib_s "$1" "$3") MiB/s; per MiB: $(per_mib "$1" exits "$3") exits," \
+            "$(per_mib "$1" "queue notifications" "$3") QueueNotify, $(per_mib "$1" "ioeventfd notifications" "$3") kicks," \
+            "$(per_mib "$1" "used notifications" "$3") used-buffer interrupts; $(grep '^exits:' "$T/$1.err")"
+    }
+
     # Each test in userspace mode, then with the console's queues in the
     # kernel (receiveq read from vmm's stdin there), its used-buffer
     # interrupts through the VMM's device-event thread.
+    #
+    # The streaming runs in vhost mode keep vmm (and so the kernel worker,
+    # which inherits its CPUs) on one CPU of this VM. Here an interrupt
+    # raised from another CPU into a running nested vCPU, which is what the
+    # device-event thread does once per used buffer, breaks the nested
+    # guest: a Linux guest streaming to hvc0 triple-faulted after 0.5-4 MiB
+    # in about half the runs, and the same interrupts raised from a second
+    # thread in userspace mode (an experiment) once crashed this VM's own
+    # kernel (recursive page faults on the IRET out of a #VMEXIT). A
+    # userspace VMM crashing its host kernel through KVM ioctls is not a bug
+    # the VMM or the module can have: it is KVM's nested SVM on QEMU's TCG
+    # emulation of it. On one CPU no such interrupt meets a running vCPU:
+    # 12 of 12 16 MiB streams passed, against 1 of 4 failing unpinned in the
+    # same session (the kernel crash: 1 of 4 runs unpinned, 0 of 3 pinned).
+    # The unpinned stream is still run below, and reported.
     for m in user vhost; do
         flag=""
+        pin=""
         what=linux
-        [ $m = vhost ] && flag=--vhost && what="linux, vhost"
+        [ $m = vhost ] && flag=--vhost && what="linux, vhost" && pin="taskset -c 0"
         timed "$m-marker" "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD e2e=marker"
         cp "$T/marker.want" "$T/$m-marker.want"
         linux_check "$m-marker" "$what: boots; its hvc0 line reaches stdout byte-exact" out_is "$m-marker"
@@ -418,37 +455,33 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         shell_ok() { out_is "$m-shell" && no_notify "$m-shell"; }
         linux_check "$m-shell" "$what: --cpus 2, commands piped into vmm's stdin run in the guest's shell on hvc0, the answers (nproc: 2) on stdout" shell_ok
 
-        timed "$m-dd" "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD quiet e2e=dd" --stats
+        timed "$m-dd" $pin "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD quiet e2e=dd" --stats
         sum=$(sha256sum < "$T/$m-dd.out" | cut -d' ' -f1)
         rm -f "$T/$m-dd.out"
         dd_ok() { rc_is "$m-dd" 0 && [ "$sum" = "${DD_SHA256:?}" ] && no_notify "$m-dd"; }
-        if [ $m = user ]; then
-            linux_check "$m-dd" "$what: 64 MiB written to hvc0 arrive byte-exact (sha256)" dd_ok
-        elif dd_ok; then
-            echo "bench: $what: 64 MiB on hvc0 arrived byte-exact"
-        else
-            # A known bug, reported and not counted: in vhost mode a Linux
-            # guest streaming to hvc0 triple-faults in about half of the
-            # runs here (README, "Not yet"); the bare-metal vhost streams
-            # and the Linux vhost marker and shell runs are checked.
-            echo "bench: $what: KNOWN BUG (not counted): 64 MiB on hvc0 ended early: exit $(cat "$T/$m-dd.rc"), $(tail -1 "$T/$m-dd.err")"
-        fi
-        echo "bench: $what: 64 MiB on hvc0 at $(mib_s "$m-dd" 64) MiB/s; per MiB: $(per_mib "$m-dd" exits 64) exits," \
-            "$(per_mib "$m-dd" "queue notifications" 64) QueueNotify, $(per_mib "$m-dd" "ioeventfd notifications" 64) kicks," \
-            "$(per_mib "$m-dd" "used notifications" 64) used-buffer interrupts; $(grep '^exits:' "$T/$m-dd.err")"
+        linux_check "$m-dd" "$what: 64 MiB written to hvc0 arrive byte-exact (sha256)${pin:+ (vmm on one CPU)}" dd_ok
+        dd_bench "$m-dd" "$what, EVENT_IDX" 64
+        # The same without EVENT_IDX, 16 MiB, for the notification table.
+        timed "$m-dd-noevent" $pin "$VMM" $flag --no-event-idx --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+            --cmdline "$LCMD quiet e2e=dd mib=16" --stats
+        sum=$(sha256sum < "$T/$m-dd-noevent.out" | cut -d' ' -f1)
+        rm -f "$T/$m-dd-noevent.out"
+        noevent_ok() { rc_is "$m-dd-noevent" 0 && [ "$sum" = "$sum16" ] && no_notify "$m-dd-noevent"; }
+        linux_check "$m-dd-noevent" "$what, --no-event-idx: 16 MiB written to hvc0 arrive byte-exact${pin:+ (vmm on one CPU)}" noevent_ok
+        dd_bench "$m-dd-noevent" "$what, no EVENT_IDX" 16
     done
 
-    # vhost with the worker busy-polling an empty transmitq for 50 µs, 16 MiB.
-    sum16=$(yes abcdefghijklmno | head -c 16777216 | sha256sum | cut -d' ' -f1)
+    # vhost with the worker busy-polling an empty transmitq for 50 µs, 16
+    # MiB, and vmm on any CPU: reported, not counted (the nested fault above).
     timed poll-dd "$VMM" --vhost --poll-us 50 --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
         --cmdline "$LCMD quiet e2e=dd mib=16" --stats
     sum=$(sha256sum < "$T/poll-dd.out" | cut -d' ' -f1)
     rm -f "$T/poll-dd.out"
     if rc_is poll-dd 0 && [ "$sum" = "$sum16" ]; then
-        echo "bench: linux, vhost --poll-us 50: 16 MiB on hvc0 at $(mib_s poll-dd 16) MiB/s; per MiB:" \
+        echo "bench: linux, vhost --poll-us 50, vmm on any CPU: 16 MiB on hvc0 at $(mib_s poll-dd 16) MiB/s; per MiB:" \
             "$(per_mib poll-dd "ioeventfd notifications" 16) kicks, $(per_mib poll-dd "used notifications" 16) used-buffer interrupts"
     else
-        echo "bench: linux, vhost --poll-us 50: KNOWN BUG (not counted): 16 MiB on hvc0 ended early: $(tail -1 "$T/poll-dd.err")"
+        echo "bench: linux, vhost --poll-us 50, vmm on any CPU: NESTED FAULT (not counted): 16 MiB on hvc0 ended early: $(tail -1 "$T/poll-dd.err")"
     fi
 
     linux_run lpanic --cmdline "$LCMD e2e=panic"

@@ -32,7 +32,7 @@ cargo xtask build
 cargo build --release --quiet -p vmm --example vhost_abi
 
 # The oracle for the stream guest's output, computed apart from the VMM.
-stream_sha256=$(python3 -c 'import hashlib; n = 16 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())')
+stream_sha256=$(python3 -c 'import hashlib; n = 64 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())')
 # And for the Linux guest's 64 MiB on hvc0 (e2e/guest-init: 64 times 1 MiB of `yes`).
 dd_sha256=$(python3 -c 'import hashlib; print(hashlib.sha256(b"abcdefghijklmno\n" * (64 << 16)).hexdigest())')
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus for fuzz_targets/transport.rs into DIR: a driver
 that brings the console up and writes a buffer, and the misbehaviours of the
-hostile guest (guest/src/bin/hostile.rs) on top of it.
+hostile guest (guest/src/bin/hostile.rs) on top of it; and the inputs in
+fuzz/regressions/transport, each of which once found a bug.
 
     fuzz/seeds.py DIR
 """
@@ -71,4 +72,8 @@ os.makedirs(out, exist_ok=True)
 for name, (img, ops) in cases.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(img + b"".join(ops))
-print(f"seeds: {len(cases)} in {out}")
+regressions = os.path.join(os.path.dirname(os.path.abspath(__file__)), "regressions", "transport")
+for name in sorted(os.listdir(regressions)):
+    with open(os.path.join(regressions, name), "rb") as src, open(os.path.join(out, name), "wb") as f:
+        f.write(src.read())
+print(f"seeds: {len(cases)} and {len(os.listdir(regressions))} regressions in {out}")

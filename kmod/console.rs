@@ -15,7 +15,7 @@ use crate::refs::FileRef;
 use crate::sys::{self, EPOLLHUP, EPOLLIN, EPOLLOUT};
 use crate::uapi::*;
 use crate::vhost::{errno, read, Device, VhostDev, Vq, Worker, NUM_QUEUES};
-use crate::vring::{translate, QueueError, Region, Vring, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE};
+use crate::vring::{Direction, QueueError, Region, Vring};
 
 pub(crate) const RECEIVEQ: usize = 0;
 pub(crate) const TRANSMITQ: usize = 1;
@@ -25,8 +25,6 @@ const WEIGHT: usize = 256;
 const BYTE_WEIGHT: usize = 0x80000;
 /// Chains gathered into one write to the file.
 const BATCH: usize = 16;
-/// §2.7.5: a chain holds at most 2^32 bytes.
-const MAX_CHAIN_BYTES: u64 = 1 << 32;
 
 pub(crate) struct Console {
     /// Per queue, the backend file while the worker waits for it to become
@@ -170,51 +168,15 @@ impl Output {
     fn gather(&mut self, ring: &Vring, mem: &[Region], head: u16) -> Result<(), QueueError> {
         let b = &mut self.batch;
         let start = b.iov.len();
-        let result = (|| {
-            let mut index = head;
-            let mut bytes = 0u64;
-            loop {
-                if b.iov.len() - start == usize::from(ring.num) {
-                    return Err(QueueError::Loop { head, num: ring.num });
-                }
-                let d = ring.desc(index)?;
-                if d.flags & VRING_DESC_F_INDIRECT != 0 {
-                    return Err(QueueError::Indirect { index });
-                }
-                if d.flags & VRING_DESC_F_WRITE != 0 {
-                    return Err(QueueError::WriteOnly { index });
-                }
-                let Some(user) = translate(mem, d.addr, d.len) else {
-                    return Err(QueueError::OutsideMemory { index, addr: d.addr, len: d.len });
-                };
-                bytes += u64::from(d.len);
-                if bytes > MAX_CHAIN_BYTES {
-                    return Err(QueueError::ChainTooLarge { head });
-                }
-                let iov = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
-                // Capacity was checked before the chain started: no allocation.
-                b.iov.push(iov, GFP_KERNEL).map_err(|_| QueueError::Fault("batch"))?;
-                if d.flags & VRING_DESC_F_NEXT == 0 {
-                    return Ok(bytes as usize);
-                }
-                if d.next >= ring.num {
-                    return Err(QueueError::NextOutOfRange { index, next: d.next, num: ring.num });
-                }
-                index = d.next;
-            }
-        })();
-        match result {
-            Ok(bytes) => {
-                b.heads.push(head, GFP_KERNEL).map_err(|_| QueueError::Fault("batch"))?;
-                b.total += bytes;
-                Ok(())
-            }
-            Err(e) => {
-                // SAFETY: shrinking back to before the chain; iovec is Copy.
-                unsafe { b.iov.set_len(start) };
-                Err(e)
-            }
+        let bytes = ring.gather(mem, head, Direction::DeviceReads, &mut b.iov)?;
+        // Capacity was checked before the chain started: no allocation.
+        if b.heads.push(head, GFP_KERNEL).is_err() {
+            // SAFETY: shrinking back to before the chain; iovec is Copy.
+            unsafe { b.iov.set_len(start) };
+            return Err(QueueError::Fault("batch"));
         }
+        b.total += bytes as usize;
+        Ok(())
     }
 
     /// Writes what is left of the batch, then marks its chains used. Returns
@@ -337,44 +299,14 @@ impl Input {
         }
     }
 
-    /// Checks the whole chain (device-writable buffers in the memory table,
-    /// no loop, at most 4 GiB) before any byte moves; returns its size.
+    /// Checks the whole chain before any byte moves; returns its size.
     fn gather(&mut self, ring: &Vring, mem: &[Region], head: u16) -> Result<usize, QueueError> {
         // SAFETY: emptying; iovec is Copy.
         unsafe { self.iov.set_len(0) };
-        let mut index = head;
-        let mut bytes = 0u64;
-        loop {
-            if self.iov.len() == usize::from(ring.num) {
-                return Err(QueueError::Loop { head, num: ring.num });
-            }
-            let d = ring.desc(index)?;
-            if d.flags & VRING_DESC_F_INDIRECT != 0 {
-                return Err(QueueError::Indirect { index });
-            }
-            if d.flags & VRING_DESC_F_WRITE == 0 {
-                return Err(QueueError::ReadOnly { index });
-            }
-            let Some(user) = translate(mem, d.addr, d.len) else {
-                return Err(QueueError::OutsideMemory { index, addr: d.addr, len: d.len });
-            };
-            bytes += u64::from(d.len);
-            if bytes > MAX_CHAIN_BYTES {
-                return Err(QueueError::ChainTooLarge { head });
-            }
-            let iov = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
-            // Capacity is the queue size, checked above: no allocation.
-            self.iov.push(iov, GFP_KERNEL).map_err(|_| QueueError::Fault("chain"))?;
-            if d.flags & VRING_DESC_F_NEXT == 0 {
-                // A read returns at most isize::MAX; a chain's 4 GiB fit a
-                // used element's u32 only if one read fills less: cap it.
-                return Ok(bytes.min(u64::from(u32::MAX)) as usize);
-            }
-            if d.next >= ring.num {
-                return Err(QueueError::NextOutOfRange { index, next: d.next, num: ring.num });
-            }
-            index = d.next;
-        }
+        let bytes = ring.gather(mem, head, Direction::DeviceWrites, &mut self.iov)?;
+        // A read returns at most isize::MAX; a chain's 4 GiB fit a used
+        // element's u32 only if one read fills less: cap it.
+        Ok(bytes.min(u64::from(u32::MAX)) as usize)
     }
 
     /// The end of the input (0) or an error: read no more, the guest keeps
@@ -391,7 +323,7 @@ impl Device for Console {
     type Queue = ConsoleQueue;
     const NAME: &'static CStr = kernel::c_str!("vhost-console");
     const QUEUE_NAMES: [&'static str; NUM_QUEUES] = ["receiveq", "transmitq"];
-    const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER;
+    const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | VIRTIO_RING_F_EVENT_IDX;
 
     fn new() -> impl PinInit<Self, Error> {
         Console { polls: [Poll::new(RECEIVEQ, EPOLLIN | EPOLLHUP), Poll::new(TRANSMITQ, EPOLLOUT)] }

@@ -116,35 +116,45 @@ int vhost_console_check_output(struct file *file)
 }
 
 /*
- * Writes @count bytes of the @total bytes in @iov, starting @skip bytes in,
- * without waiting where the file can refuse to (RWF_NOWAIT: -EAGAIN then).
- * The file position is taken and updated as ksys_write does (fdget_pos):
- * under f_pos_lock for files that share a position, none for streams.
+ * One read or write of @iter (its direction), without waiting where the file
+ * can refuse to (RWF_NOWAIT: -EAGAIN then). The file position is taken and
+ * updated as ksys_read and ksys_write do (fdget_pos): under f_pos_lock for
+ * files that share a position, none for streams.
  */
-ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
-			    size_t total, size_t skip, size_t count)
+static ssize_t vhost_console_rw(struct file *file, struct iov_iter *iter)
 {
 	rwf_t flags = (file->f_mode & FMODE_NOWAIT) ? RWF_NOWAIT : 0;
 	bool lock = file->f_mode & FMODE_ATOMIC_POS;
-	struct iov_iter iter;
 	loff_t pos, *ppos = NULL;
 	ssize_t ret;
 
-	iov_iter_init(&iter, ITER_SOURCE, iov, nr_segs, total);
-	iov_iter_advance(&iter, skip);
-	iov_iter_truncate(&iter, count);
 	if (lock)
 		mutex_lock(&file->f_pos_lock);
 	if (!(file->f_mode & FMODE_STREAM)) {
 		pos = file->f_pos;
 		ppos = &pos;
 	}
-	ret = vfs_iter_write(file, &iter, ppos, flags);
+	if (iov_iter_rw(iter) == WRITE)
+		ret = vfs_iter_write(file, iter, ppos, flags);
+	else
+		ret = vfs_iter_read(file, iter, ppos, flags);
 	if (ppos && ret > 0)
 		file->f_pos = pos;
 	if (lock)
 		mutex_unlock(&file->f_pos_lock);
 	return ret;
+}
+
+/* Writes @count bytes of the @total bytes in @iov, starting @skip bytes in. */
+ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
+			    size_t total, size_t skip, size_t count)
+{
+	struct iov_iter iter;
+
+	iov_iter_init(&iter, ITER_SOURCE, iov, nr_segs, total);
+	iov_iter_advance(&iter, skip);
+	iov_iter_truncate(&iter, count);
+	return vhost_console_rw(file, &iter);
 }
 
 /*
@@ -167,31 +177,15 @@ int vhost_console_check_input(struct file *file)
 }
 
 /*
- * Reads up to @total bytes into the buffers of @iov (owner addresses),
- * without waiting where the file can refuse to (-EAGAIN then); the file
- * position as in vhost_console_write. 0 is the end of the file.
+ * Reads up to @total bytes into the buffers of @iov (owner addresses). 0 is
+ * the end of the file.
  */
 ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total)
 {
-	rwf_t flags = (file->f_mode & FMODE_NOWAIT) ? RWF_NOWAIT : 0;
-	bool lock = file->f_mode & FMODE_ATOMIC_POS;
 	struct iov_iter iter;
-	loff_t pos, *ppos = NULL;
-	ssize_t ret;
 
 	iov_iter_init(&iter, ITER_DEST, iov, nr_segs, total);
-	if (lock)
-		mutex_lock(&file->f_pos_lock);
-	if (!(file->f_mode & FMODE_STREAM)) {
-		pos = file->f_pos;
-		ppos = &pos;
-	}
-	ret = vfs_iter_read(file, &iter, ppos, flags);
-	if (ppos && ret > 0)
-		file->f_pos = pos;
-	if (lock)
-		mutex_unlock(&file->f_pos_lock);
-	return ret;
+	return vhost_console_rw(file, &iter);
 }
 
 /* /dev/vmm-console never waits for a reader: RWF_NOWAIT writes are welcome. */

@@ -86,5 +86,6 @@ pub(crate) const VHOST_CONSOLE_SET_BACKEND: u32 = _IOW::<VringFile>(VHOST_VIRTIO
 /// Feature bits (virtio_config.h).
 pub(crate) const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 pub(crate) const VIRTIO_F_IN_ORDER: u64 = 1 << 35;
+pub(crate) const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 
 const _: () = assert!(size_of::<VringAddr>() == 40 && size_of::<MemoryRegion>() == 32);

@@ -118,12 +118,12 @@ impl<Q: Default> Vq<Q> {
     }
 
     /// Signals the call eventfd after buffers were used, unless the driver
-    /// asked for no interrupt (vhost_notify, §2.7.7.1).
-    pub(crate) fn signal_used(&self) {
+    /// asked for no interrupt (vhost_notify, §2.7.7).
+    pub(crate) fn signal_used(&mut self) {
         let Some(call) = &self.call else { return };
-        // The used index store before the flags load (vhost_notify's
-        // smp_mb()): else the driver may have set NO_INTERRUPT and gone to
-        // sleep on an index it never saw.
+        // The used index store before the flags or used_event load
+        // (vhost_notify's smp_mb()): else the driver may have asked for an
+        // interrupt and gone to sleep on an index it never saw.
         fence(Ordering::SeqCst);
         if self.ring.wants_interrupt().unwrap_or(true) {
             call.signal();
@@ -266,6 +266,10 @@ impl<D: Device> VhostDev<D> {
                     return Err(errno(bindings::EOPNOTSUPP));
                 }
                 dev.features = features;
+                // Each queue's copy under its mutex (vhost_set_features).
+                for vq in &self.vqs {
+                    vq.lock().ring.event_idx = features & VIRTIO_RING_F_EVENT_IDX != 0;
+                }
             }
             VHOST_SET_MEM_TABLE => {
                 let mem = read_mem_table(arg)?;
@@ -349,6 +353,7 @@ impl<D: Device> VhostDev<D> {
                 let base = u16::try_from(s.num).map_err(|_| EINVAL)?;
                 ring.last_avail = base;
                 ring.used_idx = base;
+                ring.signalled_used = None;
                 ring.broken = false;
             }
             VHOST_GET_VRING_BASE => {

@@ -7,19 +7,31 @@
 
 use core::fmt;
 use core::sync::atomic::{fence, Ordering};
+use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::{AsBytes, FromBytes};
 use kernel::uaccess::UserSlice;
 
 use crate::sys;
 
-pub(crate) const VRING_DESC_F_NEXT: u16 = 1;
-pub(crate) const VRING_DESC_F_WRITE: u16 = 2;
-pub(crate) const VRING_DESC_F_INDIRECT: u16 = 4;
+const VRING_DESC_F_NEXT: u16 = 1;
+const VRING_DESC_F_WRITE: u16 = 2;
+const VRING_DESC_F_INDIRECT: u16 = 4;
 const VRING_USED_F_NO_NOTIFY: u16 = 1;
 const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
 /// Largest split queue (§2.7).
 pub(crate) const MAX_SIZE: u32 = 32768;
+/// §2.7.5: a chain holds at most 2^32 bytes.
+const MAX_CHAIN_BYTES: u64 = 1 << 32;
+
+/// Which way a queue's buffers go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// transmitq: the device only reads the buffers.
+    DeviceReads,
+    /// receiveq: the device only writes them.
+    DeviceWrites,
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -90,7 +102,7 @@ pub(crate) struct Region {
 }
 
 /// The owner address of guest range `addr..addr+len`, if one region holds all of it.
-pub(crate) fn translate(mem: &[Region], addr: u64, len: u32) -> Option<usize> {
+fn translate(mem: &[Region], addr: u64, len: u32) -> Option<usize> {
     let end = addr.checked_add(u64::from(len))?;
     let r = mem.iter().find(|r| addr >= r.guest && end <= r.guest + r.size)?;
     usize::try_from(r.user + (addr - r.guest)).ok()
@@ -114,6 +126,12 @@ pub(crate) struct Vring {
     /// How long the worker polls an empty ring before it sleeps (µs;
     /// VHOST_SET_VRING_BUSYLOOP_TIMEOUT, as vhost-net).
     pub(crate) busyloop_timeout: u32,
+    /// VIRTIO_RING_F_EVENT_IDX acked: avail_event and used_event instead of
+    /// the flags words (§2.7.7.2, §2.7.10.2).
+    pub(crate) event_idx: bool,
+    /// The used index when call was last signalled, if known since the ring
+    /// was set up (vhost's signalled_used, signalled_used_valid).
+    pub(crate) signalled_used: Option<u16>,
 }
 
 /// Reads a ring index or flags word the driver may be writing right now: one
@@ -196,6 +214,63 @@ impl Vring {
         read(self.desc + 16 * usize::from(index), "descriptor table")
     }
 
+    /// Walks the chain at `head` before any byte moves (vhost_get_vq_desc):
+    /// each descriptor direct, going `direction`, inside the memory table,
+    /// at most `num` of them (more is a loop) and 4 GiB in all. Appends the
+    /// buffers to `iov` as owner addresses, for which it must have room for
+    /// `num` more (so no allocation happens here); on an error `iov` is left
+    /// as it was. Returns the chain's size.
+    pub(crate) fn gather(
+        &self,
+        mem: &[Region],
+        head: u16,
+        direction: Direction,
+        iov: &mut KVVec<bindings::iovec>,
+    ) -> Result<u64, QueueError> {
+        let start = iov.len();
+        let mut walk = || {
+            let mut index = head;
+            let mut bytes = 0u64;
+            loop {
+                if iov.len() - start == usize::from(self.num) {
+                    return Err(QueueError::Loop { head, num: self.num });
+                }
+                let d = self.desc(index)?;
+                if d.flags & VRING_DESC_F_INDIRECT != 0 {
+                    return Err(QueueError::Indirect { index });
+                }
+                match (direction, d.flags & VRING_DESC_F_WRITE != 0) {
+                    (Direction::DeviceReads, true) => return Err(QueueError::WriteOnly { index }),
+                    (Direction::DeviceWrites, false) => return Err(QueueError::ReadOnly { index }),
+                    _ => {}
+                }
+                let Some(user) = translate(mem, d.addr, d.len) else {
+                    return Err(QueueError::OutsideMemory { index, addr: d.addr, len: d.len });
+                };
+                bytes += u64::from(d.len);
+                if bytes > MAX_CHAIN_BYTES {
+                    return Err(QueueError::ChainTooLarge { head });
+                }
+                let buf = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
+                // The caller left room for `num` buffers: no allocation.
+                iov.push(buf, GFP_KERNEL).map_err(|_| QueueError::Fault("chain"))?;
+                if d.flags & VRING_DESC_F_NEXT == 0 {
+                    return Ok(bytes);
+                }
+                if d.next >= self.num {
+                    return Err(QueueError::NextOutOfRange { index, next: d.next, num: self.num });
+                }
+                index = d.next;
+            }
+        };
+        let result = walk();
+        if result.is_err() {
+            // SAFETY: shrinking back to before the chain; iovec is Copy.
+            unsafe { iov.set_len(start) };
+        }
+        result
+    }
+
     /// Publishes `head` as used with `len` bytes written (§2.7.8).
     pub(crate) fn add_used(&mut self, head: u16, len: u32) -> Result<(), QueueError> {
         let slot = self.used + 4 + 8 * usize::from(self.used_idx % self.num);
@@ -211,14 +286,23 @@ impl Vring {
     }
 
     /// Asks the driver not to notify while the device drains (§2.7.10).
-    /// Returns, when notifications are back on, whether more arrived meanwhile.
+    /// Returns, when notifications are back on, whether more arrived meanwhile
+    /// (vhost_disable_notify, vhost_enable_notify).
     pub(crate) fn set_notify(&self, enable: bool) -> Result<bool, QueueError> {
-        let flags: u16 = if enable { 0 } else { VRING_USED_F_NO_NOTIFY };
-        write_u16(self.used, flags, "used flags")?;
-        if !enable {
-            return Ok(false);
+        match (self.event_idx, enable) {
+            // With EVENT_IDX the driver kicks once it passes avail_event:
+            // leaving it behind is off, as in vhost_disable_notify.
+            (true, false) => return Ok(false),
+            (true, true) => write_u16(self.avail_event(), self.last_avail, "avail event")?,
+            (false, _) => {
+                let flags: u16 = if enable { 0 } else { VRING_USED_F_NO_NOTIFY };
+                write_u16(self.used, flags, "used flags")?;
+                if !enable {
+                    return Ok(false);
+                }
+            }
         }
-        // The flags store before the index load, or a kick could be missed.
+        // The store before the index load, or a kick could be missed.
         fence(Ordering::SeqCst);
         Ok(self.pending()? != 0)
     }
@@ -245,9 +329,26 @@ impl Vring {
         }
     }
 
-    /// Whether the driver wants a used-buffer notification.
-    pub(crate) fn wants_interrupt(&self) -> Result<bool, QueueError> {
-        let flags = read_u16(self.avail, "available flags")?;
-        Ok(flags & VRING_AVAIL_F_NO_INTERRUPT == 0)
+    /// Whether the driver wants a used-buffer notification for what was used
+    /// since the last one (vhost_notify): with EVENT_IDX, if the used index
+    /// passed used_event since then; else unless VRING_AVAIL_F_NO_INTERRUPT.
+    pub(crate) fn wants_interrupt(&mut self) -> Result<bool, QueueError> {
+        if !self.event_idx {
+            let flags = read_u16(self.avail, "available flags")?;
+            return Ok(flags & VRING_AVAIL_F_NO_INTERRUPT == 0);
+        }
+        let Some(old) = self.signalled_used.replace(self.used_idx) else { return Ok(true) };
+        let event = read_u16(self.avail + 4 + 2 * usize::from(self.num), "used event")?;
+        Ok(need_event(event, self.used_idx, old))
     }
+
+    /// Where the device's avail_event lives: after the used ring's entries.
+    fn avail_event(&self) -> usize {
+        self.used + 4 + 8 * usize::from(self.num)
+    }
+}
+
+/// Whether moving an index from `old` to `new` passed `event` (vring_need_event).
+fn need_event(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
 }

@@ -1,22 +1,28 @@
 //! Entry point and boot information.
 //!
 //! The VMM enters the image in 32-bit protected mode (i686) or in long mode
-//! (x86_64) with flat segments, the stack pointer at the top of the stack page,
-//! and EBX/RBX holding the physical address of a PVH `hvm_start_info`
-//! (xen/include/public/arch-x86/hvm/start_info.h), which carries the command line.
+//! (x86_64) with flat segments and EBX/RBX holding the physical address of a
+//! PVH `hvm_start_info` (xen/include/public/arch-x86/hvm/start_info.h), which
+//! carries the command line. The PVH ABI leaves the stack pointer undefined:
+//! the entry sets its own.
 
 use core::arch::global_asm;
+
+/// Top of the 8 KiB stack below 0x9000 (linker.ld's layout).
+const STACK_TOP: usize = 0x9000;
 
 #[cfg(target_arch = "x86")]
 global_asm!(
     ".section .text.entry, \"ax\"",
     ".global _start",
     "_start:",
+    "    mov esp, {stack_top}",
     "    push ebx",
     "    call guest_entry",
     "2:  cli",
     "    hlt",
     "    jmp 2b",
+    stack_top = const STACK_TOP,
 );
 
 #[cfg(target_arch = "x86_64")]
@@ -24,11 +30,13 @@ global_asm!(
     ".section .text.entry, \"ax\"",
     ".global _start",
     "_start:",
+    "    mov rsp, {stack_top}",
     "    mov rdi, rbx",
     "    call guest_entry",
     "2:  cli",
     "    hlt",
     "    jmp 2b",
+    stack_top = const STACK_TOP,
 );
 
 /// Defines the program's entry: `guest::entry!(main)` with `fn main(&BootInfo) -> !`.

@@ -23,14 +23,19 @@ pub struct Console {
 
 impl Console {
     /// Probes the console at `mmio::CONSOLE_BASE` and runs the §3.1.1
-    /// initialization sequence up to DRIVER_OK, taking VIRTIO_F_IN_ORDER if
-    /// offered; installs the interrupt handler.
+    /// initialization sequence up to DRIVER_OK, taking VIRTIO_F_IN_ORDER and
+    /// VIRTIO_RING_F_EVENT_IDX if offered; installs the interrupt handler.
     pub fn init() -> Result<Console, InitError> {
-        Self::init_with(mmio::VIRTIO_F_IN_ORDER)
+        Self::init_with(mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX)
     }
 
     /// As `init`, taking the `wanted` features the device offers.
     pub fn init_with(wanted: u64) -> Result<Console, InitError> {
+        Self::init_sized(wanted, MAX_SIZE)
+    }
+
+    /// As `init_with`, with queues of at most `size` entries.
+    pub fn init_sized(wanted: u64, size: u16) -> Result<Console, InitError> {
         interrupt::init();
         // SAFETY: the VMM places the console's register window there.
         let mmio = unsafe { Mmio::new(mmio::CONSOLE_BASE) };
@@ -40,9 +45,8 @@ impl Console {
         mmio.set_status(&mut status, mmio::ACKNOWLEDGE);
         mmio.set_status(&mut status, mmio::DRIVER);
         let features = mmio.negotiate(&mut status, wanted)?;
-        let in_order = features & mmio::VIRTIO_F_IN_ORDER != 0;
-        let receiveq = setup_queue(&mmio, RECEIVEQ, RECEIVEQ_PAGE, in_order)?;
-        let transmitq = setup_queue(&mmio, TRANSMITQ, TRANSMITQ_PAGE, in_order)?;
+        let receiveq = setup_queue(&mmio, RECEIVEQ, RECEIVEQ_PAGE, size, features)?;
+        let transmitq = setup_queue(&mmio, TRANSMITQ, TRANSMITQ_PAGE, size, features)?;
         mmio.set_status(&mut status, mmio::DRIVER_OK);
         Ok(Console { mmio, receiveq, transmitq, features })
     }
@@ -67,21 +71,27 @@ impl Console {
     }
 
     /// Notifies transmitq unless the device asked not to be.
-    pub fn kick_transmitq(&self) {
+    pub fn kick_transmitq(&mut self) {
         if self.transmitq.kick_needed() {
             self.mmio.notify(TRANSMITQ);
         }
     }
 
     /// Waits until the device has returned at least one transmit buffer.
-    /// Interrupts are asked for while waiting only: disable, drain, enable,
-    /// re-check, sleep (§2.7.14's idiom).
     pub fn wait_transmitq(&mut self) {
-        self.transmitq.set_interrupts(true);
+        self.wait_transmitq_for(1);
+    }
+
+    /// Waits until the device has returned a transmit buffer, sleeping for
+    /// an interrupt that (with EVENT_IDX) comes once `n` are used. Interrupts
+    /// are asked for while waiting only: enable, re-check, sleep, disable
+    /// (§2.7.14's idiom).
+    pub fn wait_transmitq_for(&mut self, n: u16) {
+        self.transmitq.interrupt_after(n);
         while self.transmitq.reclaim() == 0 {
             self.wait_interrupt();
         }
-        self.transmitq.set_interrupts(false);
+        self.transmitq.no_interrupts();
     }
 
     /// Sleeps until the next interrupt and acknowledges what InterruptStatus
@@ -98,12 +108,14 @@ impl Console {
     }
 }
 
-fn setup_queue(mmio: &Mmio, index: u16, page: usize, in_order: bool) -> Result<VirtQueue, InitError> {
+fn setup_queue(mmio: &Mmio, index: u16, page: usize, limit: u16, features: u64) -> Result<VirtQueue, InitError> {
+    let in_order = features & mmio::VIRTIO_F_IN_ORDER != 0;
+    let event_idx = features & mmio::VIRTIO_RING_F_EVENT_IDX != 0;
     // Split-ring sizes are powers of two (§2.7); QueueNumMax need not be one.
-    let max = mmio.select_queue(index, MAX_SIZE)?;
+    let max = mmio.select_queue(index, limit.min(MAX_SIZE))?;
     let size = 1 << (15 - max.leading_zeros());
     // SAFETY: the guest layout reserves `page` for this queue.
-    let queue = unsafe { VirtQueue::new(page, size, in_order) };
+    let queue = unsafe { VirtQueue::new(page, size, in_order, event_idx) };
     mmio.enable_queue(size, queue.desc_addr(), queue.avail_addr(), queue.used_addr());
     Ok(queue)
 }

@@ -43,6 +43,7 @@ pub const FAILED: u32 = 0x80;
 // Reserved feature bits (§6).
 pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 pub const VIRTIO_F_IN_ORDER: u64 = 1 << 35;
+pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 
 /// Why a device could not be brought up.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +51,8 @@ pub enum InitError {
     BadMagic(u32),
     BadVersion(u32),
     WrongDevice(u32),
+    /// DeviceID 0: a placeholder transport with no device behind it (§4.2.2).
+    NoDevice,
     NoVersion1,
     FeaturesRefused,
     QueueInUse(u16),
@@ -64,6 +67,7 @@ impl InitError {
             InitError::BadMagic(v) => (b"virtio-mmio: bad magic value ", Some(v)),
             InitError::BadVersion(v) => (b"virtio-mmio: unsupported version ", Some(v)),
             InitError::WrongDevice(v) => (b"virtio-mmio: not a console, device id ", Some(v)),
+            InitError::NoDevice => (b"virtio-mmio: no device here (device id 0)", None),
             InitError::NoVersion1 => (b"virtio-mmio: device does not offer VIRTIO_F_VERSION_1", None),
             InitError::FeaturesRefused => (b"virtio-mmio: device refused FEATURES_OK", None),
             InitError::QueueInUse(q) => (b"virtio-mmio: queue already in use: ", Some(q.into())),
@@ -126,7 +130,12 @@ impl Mmio {
         if version != 2 {
             return Err(InitError::BadVersion(version));
         }
+        // §4.2.2: DeviceID 0 is a transport with no device, which the
+        // driver must leave alone (not even reset it).
         let id = self.read(DEVICE_ID);
+        if id == 0 {
+            return Err(InitError::NoDevice);
+        }
         if id != device_id {
             return Err(InitError::WrongDevice(id));
         }

@@ -1,20 +1,21 @@
 //! Split virtqueue, driver side (VirtIO 1.2 §2.7).
 //!
-//! Each queue lives in one 4 KiB page: descriptor table at +0x000 (16 entries
-//! of 16 bytes), available ring at +0x100, used ring at +0x200. The driver never
-//! trusts what the device writes: used ids are checked against the buffers in
+//! Each queue lives in one 4 KiB page: descriptor table at +0x000 (128
+//! entries of 16 bytes), available ring at +0x800 (with used_event after its
+//! entries), used ring at +0xa00 (with avail_event). The driver never trusts
+//! what the device writes: used ids are checked against the buffers in
 //! flight, used lengths against the buffer's length, and descriptors are never
 //! read back.
 
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
 
-/// The layout leaves room for 16 descriptors per queue.
-pub const MAX_SIZE: u16 = 16;
+/// The layout leaves room for 128 descriptors per queue.
+pub const MAX_SIZE: u16 = 128;
 pub const TRANSMITQ_PAGE: usize = 0x5000;
 pub const RECEIVEQ_PAGE: usize = 0x6000;
-pub const AVAIL_OFFSET: usize = 0x100;
-pub const USED_OFFSET: usize = 0x200;
+pub const AVAIL_OFFSET: usize = 0x800;
+pub const USED_OFFSET: usize = 0xa00;
 
 pub const VIRTQ_DESC_F_NEXT: u16 = 1;
 pub const VIRTQ_DESC_F_WRITE: u16 = 2;
@@ -40,16 +41,18 @@ pub struct VirtQueue {
     page: usize,
     size: u16,
     in_order: bool,
+    /// VIRTIO_RING_F_EVENT_IDX: used_event and avail_event instead of the flags.
+    event_idx: bool,
     /// Free-running count of buffers made available.
     submitted: u16,
+    /// `submitted` when the driver last decided whether to kick.
+    kick_checked: u16,
     /// Free-running count of buffers returned by the device.
     completed: u16,
     /// Free-running index of the next used-ring entry to read.
     used_seen: u16,
     /// Bit i set: descriptor i is owned by the device.
-    in_flight: u32,
-    /// Descriptor index of each submission, by `submitted % size` (shadow of the avail ring).
-    order: [u16; MAX_SIZE as usize],
+    in_flight: u128,
     /// Length of the buffer in each descriptor (shadow of the table).
     lens: [u32; MAX_SIZE as usize],
 }
@@ -57,26 +60,33 @@ pub struct VirtQueue {
 impl VirtQueue {
     /// A queue of `size` entries (a power of two, at most MAX_SIZE) in `page`.
     ///
-    /// Only the two ring headers (flags, idx) start at zero: descriptors and
-    /// ring entries are written before the device may read them. Clearing the
-    /// whole page would cost thousands of emulated instructions.
+    /// Only the ring headers (flags, idx) and the two event words start at
+    /// zero: descriptors and ring entries are written before the device may
+    /// read them. Clearing the whole page would cost thousands of emulated
+    /// instructions.
     ///
     /// # Safety
     /// `page` is a 4 KiB page of RAM reserved for this queue.
-    pub unsafe fn new(page: usize, size: u16, in_order: bool) -> Self {
+    pub unsafe fn new(page: usize, size: u16, in_order: bool, event_idx: bool) -> Self {
         write_volatile((page + AVAIL_OFFSET) as *mut u32, 0);
         write_volatile((page + USED_OFFSET) as *mut u32, 0);
-        VirtQueue {
+        let queue = VirtQueue {
             page,
             size,
             in_order,
+            event_idx,
             submitted: 0,
+            kick_checked: 0,
             completed: 0,
             used_seen: 0,
             in_flight: 0,
-            order: [0; MAX_SIZE as usize],
             lens: [0; MAX_SIZE as usize],
-        }
+        };
+        // used_event 0: an interrupt for the first used buffer, as with flags
+        // 0; avail_event 0 until the device moves it: a kick for the first.
+        write_volatile(queue.used_event(), 0);
+        write_volatile(queue.avail_event() as *mut u16, 0);
+        queue
     }
 
     pub fn size(&self) -> u16 {
@@ -120,7 +130,6 @@ impl VirtQueue {
             write_volatile(self.avail_ring(pos), slot);
         }
         self.in_flight |= 1 << slot;
-        self.order[usize::from(pos)] = slot;
         self.lens[usize::from(slot)] = len;
         self.submitted = self.submitted.wrapping_add(1);
         slot
@@ -135,24 +144,53 @@ impl VirtQueue {
         fence(Ordering::SeqCst);
     }
 
-    /// Whether the device wants a notification (§2.7.10: VIRTQ_USED_F_NO_NOTIFY
-    /// is only a hint, so a spurious kick is harmless).
-    pub fn kick_needed(&self) -> bool {
+    /// Whether the device wants a notification for what was published since
+    /// the last call (§2.7.10): with EVENT_IDX, if the buffers passed
+    /// avail_event (vring_need_event); else unless VIRTQ_USED_F_NO_NOTIFY is
+    /// set. Both are hints: a spurious kick is harmless.
+    pub fn kick_needed(&mut self) -> bool {
+        let (old, new) = (self.kick_checked, self.submitted);
+        self.kick_checked = new;
+        if self.event_idx {
+            // SAFETY: avail_event follows the used ring's entries, inside the page.
+            let event = unsafe { read_volatile(self.avail_event()) };
+            return need_event(event, new, old);
+        }
         // SAFETY: used.flags is at +0 in the used ring, inside the page.
         let flags = unsafe { read_volatile((self.page + USED_OFFSET) as *const u16) };
         flags & VIRTQ_USED_F_NO_NOTIFY == 0
     }
 
-    /// Asks for used-buffer interrupts (§2.7.7: VRING_AVAIL_F_NO_INTERRUPT
-    /// clear) before the driver waits, or for none while it has room to go on.
-    /// After enabling, the caller re-checks the used ring before it sleeps:
-    /// the full barrier orders the flag store before that load, as the
-    /// device orders its used.idx store before its flag load.
-    pub fn set_interrupts(&self, enabled: bool) {
-        let flags = if enabled { 0 } else { VIRTQ_AVAIL_F_NO_INTERRUPT };
-        // SAFETY: avail.flags is at +0 in the available ring, inside the page.
-        unsafe { write_volatile((self.page + AVAIL_OFFSET) as *mut u16, flags) };
+    /// Asks for a used-buffer interrupt (§2.7.7) before the driver waits: with
+    /// EVENT_IDX once `n` more buffers (n >= 1) are used (used_event), else
+    /// for every used buffer (VRING_AVAIL_F_NO_INTERRUPT clear). After this
+    /// the caller re-checks the used ring before it sleeps: the full barrier
+    /// orders the store before that load, as the device orders its used.idx
+    /// store before it reads the flags or used_event.
+    pub fn interrupt_after(&self, n: u16) {
+        // SAFETY: used_event follows the available ring's entries and
+        // avail.flags is at +0 in it, both inside the page.
+        unsafe {
+            match self.event_idx {
+                true => write_volatile(self.used_event(), self.used_seen.wrapping_add(n.max(1) - 1)),
+                false => write_volatile((self.page + AVAIL_OFFSET) as *mut u16, 0),
+            }
+        }
         fence(Ordering::SeqCst);
+    }
+
+    /// Asks for no interrupts while the driver has room to go on. With
+    /// EVENT_IDX, used_event goes just behind what was seen: the device
+    /// passes it again only after 2^16 - 1 more buffers.
+    pub fn no_interrupts(&self) {
+        // SAFETY: used_event follows the available ring's entries and
+        // avail.flags is at +0 in it, both inside the page.
+        unsafe {
+            match self.event_idx {
+                true => write_volatile(self.used_event(), self.used_seen.wrapping_sub(1)),
+                false => write_volatile((self.page + AVAIL_OFFSET) as *mut u16, VIRTQ_AVAIL_F_NO_INTERRUPT),
+            }
+        }
     }
 
     /// Takes the next used buffer: its descriptor index and the bytes the
@@ -180,7 +218,8 @@ impl VirtQueue {
             if self.in_order {
                 // One used entry may stand for every buffer up to `id` (§2.7.9).
                 loop {
-                    let slot = self.order[usize::from(self.completed % self.size)];
+                    // Descriptors go out in ring order (`push`).
+                    let slot = self.completed % self.size;
                     self.in_flight &= !(1 << slot);
                     self.completed = self.completed.wrapping_add(1);
                     if slot == id {
@@ -228,4 +267,20 @@ impl VirtQueue {
     unsafe fn avail_ring(&self, pos: u16) -> *mut u16 {
         (self.page + AVAIL_OFFSET + 4 + 2 * usize::from(pos)) as *mut u16
     }
+
+    /// The driver's used_event, after the available ring's `size` entries.
+    fn used_event(&self) -> *mut u16 {
+        (self.page + AVAIL_OFFSET + 4 + 2 * usize::from(self.size)) as *mut u16
+    }
+
+    /// The device's avail_event, after the used ring's `size` entries.
+    fn avail_event(&self) -> *const u16 {
+        (self.page + USED_OFFSET + 4 + 8 * usize::from(self.size)) as *const u16
+    }
+}
+
+/// Whether moving an index from `old` to `new` passed `event` (the spec's
+/// and Linux's vring_need_event, in wrapping u16 arithmetic).
+pub fn need_event(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
 }

@@ -34,8 +34,10 @@ pub const MEMMAP_ADDR: u64 = 0x640;
 pub const CMDLINE_ADDR: u64 = 0x800;
 /// Longest command line, with its NUL (Firecracker's limit too).
 pub const CMDLINE_MAX: usize = 2048;
-/// Top of the guest's stack page (0x4000..0x5000).
-pub const STACK_TOP: u64 = 0x5000;
+/// Top of the guest's stack (0x7000..0x9000, below the page tables). PVH
+/// leaves the stack pointer undefined and our guests set their own; an ELF
+/// that does not finds one here.
+pub const STACK_TOP: u64 = 0x9000;
 const PML4_ADDR: u64 = 0x9000;
 const PDPT_ADDR: u64 = 0xa000;
 const PD_ADDR: u64 = 0xb000;

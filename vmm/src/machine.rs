@@ -100,6 +100,8 @@ pub struct Config<'a> {
     pub input: Option<(File, bool)>,
     /// Told the console's lifecycle lines.
     pub lifecycle: Option<Lifecycle>,
+    /// Console features not offered to the driver.
+    pub withheld_features: u64,
 }
 
 /// What the vCPU threads share.
@@ -233,6 +235,7 @@ impl<D: VirtioDevice + Send + 'static> Machine<D> {
         let vm = Arc::new(vm);
         let serial = SerialPort::new(IrqLine::new(vm.clone(), SERIAL_IRQ), config.serial);
         let mut transport = MmioTransport::new(console(&vm, &mem)?);
+        transport.withhold_features(config.withheld_features);
         if let Some(f) = config.lifecycle {
             transport.set_lifecycle(f);
         }

@@ -11,7 +11,7 @@ use vmm::machine::{self, Machine};
 use vmm::terminal::RawMode;
 use vmm::virtio::console::Console;
 use vmm::virtio::vhost_console::{self, VhostConsole, MAX_POLL_US};
-use vmm::virtio::VirtioDevice;
+use vmm::virtio::{VirtioDevice, VIRTIO_RING_F_EVENT_IDX};
 use vmm::vm::{self, Config, Halt, Vm};
 use vmm::x86::layout::VIRTIO_MMIO_BASE;
 
@@ -61,6 +61,9 @@ struct Args {
     /// sleeps, in microseconds, at most 1000000 (default 0: sleep at once)
     #[argh(option, default = "0")]
     poll_us: u32,
+    /// do not offer the console's VIRTIO_RING_F_EVENT_IDX (for measurements)
+    #[argh(switch)]
+    no_event_idx: bool,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,14 @@ fn main() -> ExitCode {
             eprintln!("vmm: error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn withheld_features(args: &Args) -> u64 {
+    if args.no_event_idx {
+        VIRTIO_RING_F_EVENT_IDX
+    } else {
+        0
     }
 }
 
@@ -131,7 +142,14 @@ fn run(args: &Args) -> Result<(), String> {
     let mem_mib = u32::try_from(mem).unwrap_or(u32::MAX);
     // The console's input. A terminal stays as it is: line by line, with its echo.
     let (input, vhost_input) = console_input(args.vhost)?;
-    let config = Config { image: &image, mem_mib, cmdline: &args.cmdline, lifecycle: Some(lifecycle()), input };
+    let config = Config {
+        image: &image,
+        mem_mib,
+        cmdline: &args.cmdline,
+        lifecycle: Some(lifecycle()),
+        input,
+        withheld_features: withheld_features(args),
+    };
     let halt = if args.vhost {
         let vm = Vm::new(config, |vm, mem| {
             Ok(VhostConsole::on_mmio(vm, mem, vm::CONSOLE_MMIO_BASE, console_out, vhost_input, args.poll_us)?)
@@ -200,6 +218,7 @@ fn run_linux(args: &Args, kernel: &Path, console_out: File, start: Instant) -> R
         serial,
         input: input.map(|f| (f, terminal)),
         lifecycle: Some(lifecycle()),
+        withheld_features: withheld_features(args),
     };
     let (outcome, stats) = if args.vhost {
         let vm = Machine::new(config, |vm, mem| {

@@ -109,6 +109,8 @@ pub struct Config<'a> {
     pub lifecycle: Option<Lifecycle>,
     /// The console's input (the VMM's stdin), read by a thread of its own.
     pub input: Option<File>,
+    /// Console features not offered to the driver.
+    pub withheld_features: u64,
 }
 
 pub struct Vm<D: VirtioDevice + Send + 'static> {
@@ -165,6 +167,7 @@ impl<D: VirtioDevice + Send + 'static> Vm<D> {
         let vcpu = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
         boot::setup(&kvm, &vcpu, &mem, ram, image.mode, image.entry, config.cmdline)?;
         let mut transport = MmioTransport::new(console(&vm, &mem)?);
+        transport.withhold_features(config.withheld_features);
         if let Some(f) = config.lifecycle {
             transport.set_lifecycle(f);
         }

@@ -43,7 +43,7 @@ fn main(boot: &BootInfo) -> ! {
         // A queue error, then a reset without reading Status first: Status
         // must read 0 afterwards (§2.4), whenever the device noticed the error.
         b"reset-after-error" => {
-            let _console = Console::init().unwrap_or_else(|e| e.fail());
+            let _console = console();
             post(desc(0x4000_0000, 16, 0, 0));
             DEV.notify(TRANSMITQ);
             settle();
@@ -53,7 +53,7 @@ fn main(boot: &BootInfo) -> ! {
         // QueueReady = 0, then a valid buffer and a notification: the device
         // must not touch the disabled queue (§4.2.2.1).
         b"disable-then-post" => {
-            let _console = Console::init().unwrap_or_else(|e| e.fail());
+            let _console = console();
             DEV.write(mmio::QUEUE_SEL, TRANSMITQ.into());
             DEV.write(mmio::QUEUE_READY, 0);
             post(desc_ok(0, 0));
@@ -68,7 +68,7 @@ fn main(boot: &BootInfo) -> ! {
         }
         // `kicks=` notifications (default 10000) with no buffer posted.
         b"kick-storm" => {
-            let mut console = Console::init().unwrap_or_else(|e| e.fail());
+            let mut console = console();
             for _ in 0..boot.param_u32("kicks").unwrap_or(10_000) {
                 DEV.notify(TRANSMITQ);
             }
@@ -133,6 +133,11 @@ fn main(boot: &BootInfo) -> ! {
     }
 }
 
+/// The console with 16-entry queues, whatever the driver's usual size.
+fn console() -> Console {
+    Console::init_sized(mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX, SIZE).unwrap_or_else(|e| e.fail())
+}
+
 fn desc(addr: u64, len: u32, flags: u16, next: u16) -> Desc {
     Desc { addr, len, flags, next }
 }
@@ -145,7 +150,7 @@ fn desc_ok(flags: u16, next: u16) -> Desc {
 /// Brings the console up, writes `table` into transmitq's descriptor table,
 /// puts `head` in the first avail slot, sets avail.idx to `idx` and notifies.
 fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
-    let console = Console::init().unwrap_or_else(|e| e.fail());
+    let console = console();
     if console.transmitq.size() != SIZE {
         debug::fail(b"hostile: expected a 16-entry transmitq");
     }
@@ -183,7 +188,7 @@ fn settle() {
 }
 
 fn huge_chain(len: u32) -> ! {
-    let _console = Console::init().unwrap_or_else(|e| e.fail());
+    let _console = console();
     let page = TRANSMITQ_PAGE;
     // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
     unsafe {
@@ -253,7 +258,7 @@ fn report() -> ! {
 
 /// Proves the device still works: a full bring-up and a write.
 fn survive() -> ! {
-    let mut console = Console::init().unwrap_or_else(|e| e.fail());
+    let mut console = console();
     console.write(b"survived\n");
     halt()
 }

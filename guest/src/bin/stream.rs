@@ -1,4 +1,4 @@
-//! Streams a known pattern through transmitq, up to 16 buffers in flight,
+//! Streams a known pattern through transmitq, a ring of buffers in flight,
 //! sleeping for the used-buffer interrupt when the ring is full: byte i
 //! of the stream is `i % 251`. Command line: `bytes=N` (total, default 16M) and
 //! `chunk=N` (bytes per buffer, default 4K; K and M suffixes allowed).
@@ -28,10 +28,14 @@ fn main(boot: &BootInfo) -> ! {
     let mut sent: u32 = 0;
     // As a console driver does (Linux's virtio_console): each buffer is
     // published on its own and followed by a kick, unless the device has
-    // asked for none (VIRTQ_USED_F_NO_NOTIFY) while it is busy draining.
+    // asked for none (VIRTQ_USED_F_NO_NOTIFY, or with EVENT_IDX an
+    // avail_event the buffer did not pass) while it is busy draining.
     // No interrupts while there is room: the guest sleeps for one only when
-    // the ring is full, or for the last buffers.
-    console.transmitq.set_interrupts(false);
+    // the ring is full (with EVENT_IDX, for when half of it is used: the
+    // device goes on with the other half while the guest refills), or for
+    // the last buffers.
+    console.transmitq.no_interrupts();
+    let half = console.transmitq.size() / 2;
     loop {
         console.transmitq.reclaim();
         if sent < total && !console.transmitq.is_full() {
@@ -43,8 +47,10 @@ fn main(boot: &BootInfo) -> ! {
             sent += len;
         } else if sent == total && console.transmitq.pending() == 0 {
             break;
+        } else if sent < total {
+            console.wait_transmitq_for(half);
         } else {
-            console.wait_transmitq();
+            console.wait_transmitq_for(console.transmitq.pending());
         }
     }
     halt()

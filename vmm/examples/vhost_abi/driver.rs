@@ -34,6 +34,7 @@ pub const UNKNOWN: u64 = ioc(W, 0x7f, 8);
 pub const RECEIVEQ: u32 = 0;
 pub const TRANSMITQ: u32 = 1;
 pub const VERSION_1: u64 = 1 << 32;
+pub const EVENT_IDX: u64 = 1 << 29;
 pub const DESC_F_NEXT: u16 = 1;
 pub const DESC_F_WRITE: u16 = 2;
 
@@ -212,6 +213,24 @@ impl Ring {
         unsafe { (self.used() as *const u16).add(1).read_volatile() }
     }
 
+    pub fn used_flags(&self) -> u16 {
+        // SAFETY: inside the used page.
+        unsafe { (self.used() as *const u16).read_volatile() }
+    }
+
+    /// The device's avail_event, after the used ring's entries.
+    pub fn avail_event(&self) -> u16 {
+        // SAFETY: inside the used page (num <= 256).
+        unsafe { ((self.used() + 4 + 8 * u64::from(self.num)) as *const u16).read_volatile() }
+    }
+
+    /// The driver's used_event, after the available ring's entries.
+    pub fn set_used_event(&self, value: u16) {
+        // SAFETY: inside the avail page (num <= 256).
+        unsafe { ((self.avail() + 4 + 2 * u64::from(self.num)) as *mut u16).write_volatile(value) };
+        fence(Ordering::SeqCst);
+    }
+
     /// Used element `i`: (id, len).
     pub fn used_elem(&self, i: u16) -> (u32, u32) {
         let e = (self.used() + 4 + 8 * u64::from(i % self.num)) as *const u32;
@@ -246,6 +265,10 @@ impl Driver {
     }
 
     fn queue(queue: u32, num: u16) -> Driver {
+        Driver::with_features(queue, num, VERSION_1)
+    }
+
+    pub fn with_features(queue: u32, num: u16, features: u64) -> Driver {
         let d = Driver {
             dev: Dev::open(),
             queue,
@@ -256,7 +279,7 @@ impl Driver {
         };
         let ok = |what: &str, rc: i32| assert_eq!(rc, 0, "{what}: errno {rc}");
         ok("SET_OWNER", d.dev.ioctl(SET_OWNER, std::ptr::null()));
-        ok("SET_FEATURES", d.dev.ioctl(SET_FEATURES, VERSION_1.to_ne_bytes().as_ptr()));
+        ok("SET_FEATURES", d.dev.ioctl(SET_FEATURES, features.to_ne_bytes().as_ptr()));
         ok("SET_MEM_TABLE", d.dev.mem_table(&[IDENTITY], 1, 0));
         ok("SET_VRING_NUM", d.dev.state(SET_VRING_NUM, queue, num.into()));
         ok("SET_VRING_ADDR", d.dev.vring_addr(queue, 0, d.ring.desc(), d.ring.used(), d.ring.avail()));

@@ -7,6 +7,7 @@
 //! failure.
 
 mod driver;
+mod event_idx;
 mod hostile;
 mod race;
 mod receive;
@@ -71,6 +72,7 @@ fn main() {
     basic(&mut c);
     hostile::run(&mut c);
     receive::run(&mut c);
+    event_idx::run(&mut c);
     race::run(&mut c);
     println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
     std::process::exit(if c.failed == 0 { 0 } else { 1 });
@@ -85,7 +87,7 @@ fn basic(c: &mut Checks) {
     let mut features = [0u8; 8];
     c.errno("GET_FEATURES before SET_OWNER", &dev, GET_FEATURES, features.as_mut_ptr(), 0);
     let f = u64::from_ne_bytes(features);
-    c.check("features are VERSION_1 | IN_ORDER", f == (1 << 32 | 1 << 35));
+    c.check("features are VERSION_1 | IN_ORDER | EVENT_IDX", f == (1 << 32 | 1 << 35 | 1 << 29));
     c.errno("SET_VRING_NUM before SET_OWNER", &dev, SET_VRING_NUM, words(&[1, 16]).as_ptr(), libc::EPERM);
     c.errno("SET_OWNER", &dev, SET_OWNER, std::ptr::null(), 0);
     c.errno("SET_OWNER again", &dev, SET_OWNER, std::ptr::null(), libc::EBUSY);

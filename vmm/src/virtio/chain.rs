@@ -87,10 +87,14 @@ pub fn pop_head(queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<Option<u16>,
     }
 }
 
-/// Whether the driver wants a used-buffer notification (§2.7.7.1): not if
-/// it set VRING_AVAIL_F_NO_INTERRUPT. virtio-queue's `needs_notification`
-/// looks only at EVENT_IDX, which this device does not offer.
-pub fn wants_interrupt(queue: &Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
+/// Whether the driver wants a used-buffer notification for the chains used
+/// since the last call (§2.7.7.2): with EVENT_IDX, if used_event lies among
+/// them (virtio-queue's `needs_notification`, vring_need_event); else unless
+/// it set VRING_AVAIL_F_NO_INTERRUPT, which virtio-queue does not read.
+pub fn wants_interrupt(queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
+    if queue.event_idx_enabled() {
+        return Ok(queue.needs_notification(mem)?);
+    }
     // The used-ring stores before the flags load (as vhost_notify's smp_mb).
     std::sync::atomic::fence(Ordering::SeqCst);
     let flags: u16 = mem.read_obj(GuestAddress(queue.avail_ring())).map_err(|e| QueueError::Memory(e.to_string()))?;
@@ -263,10 +267,34 @@ mod tests {
     fn no_interrupt_is_honoured() {
         let mem = memory();
         let vq = MockSplitQueue::new(&mem, SIZE);
-        let queue = vq.create_queue().unwrap();
-        assert_eq!(wants_interrupt(&queue, &mem), Ok(true));
+        let mut queue = vq.create_queue().unwrap();
+        assert_eq!(wants_interrupt(&mut queue, &mem), Ok(true));
         mem.write_obj(VRING_AVAIL_F_NO_INTERRUPT as u16, GuestAddress(queue.avail_ring())).unwrap();
-        assert_eq!(wants_interrupt(&queue, &mem), Ok(false));
+        assert_eq!(wants_interrupt(&mut queue, &mem), Ok(false));
+    }
+
+    #[test]
+    fn with_event_idx_used_event_decides_and_no_interrupt_is_ignored() {
+        let mem = memory();
+        let vq = MockSplitQueue::new(&mem, SIZE);
+        let mut queue: Queue = vq.create_queue().unwrap();
+        // The mock's used ring overlaps the avail ring's used_event.
+        queue.set_used_ring_address(Some(0x8000), None);
+        queue.set_event_idx(true);
+        mem.write_obj(VRING_AVAIL_F_NO_INTERRUPT as u16, GuestAddress(queue.avail_ring())).unwrap();
+        // used_event = 1: the driver wants the interrupt once entry 1 is used.
+        let used_event = GuestAddress(queue.avail_ring() + 4 + 2 * u64::from(SIZE));
+        mem.write_obj(1u16, used_event).unwrap();
+        queue.add_used(&mem, 0, 0).unwrap();
+        assert_eq!(wants_interrupt(&mut queue, &mem), Ok(false), "entry 0");
+        queue.add_used(&mem, 1, 0).unwrap();
+        assert_eq!(wants_interrupt(&mut queue, &mem), Ok(true), "entry 1");
+        // Both at once, past used_event: one interrupt for the batch.
+        mem.write_obj(2u16, used_event).unwrap();
+        queue.add_used(&mem, 2, 0).unwrap();
+        queue.add_used(&mem, 3, 0).unwrap();
+        assert_eq!(wants_interrupt(&mut queue, &mem), Ok(true), "entries 2 and 3");
+        assert_eq!(wants_interrupt(&mut queue, &mem), Ok(false), "nothing new");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use virtio_queue::{Queue, QueueT};
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap, WriteVolatile};
 
 use super::chain::{pop_head, read_chain, wants_interrupt, Buffer, Direction};
-use super::{QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1};
+use super::{QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
 use crate::stats::Stats;
 use crate::warn;
 
@@ -92,14 +92,20 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
     /// Moves held input into the buffers the driver posted on receiveq: each
     /// chain device-writable and checked whole first, then filled in order
     /// and used with the byte count. Buffers stay posted while there is no
-    /// input; input stays held while there are no buffers.
+    /// input; input stays held while there are no buffers, and the driver's
+    /// next kick brings more (with EVENT_IDX, avail_event asks for it).
     fn process_receiveq(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
         let mut used = false;
         for _ in 0..WEIGHT {
             if self.input.is_empty() {
                 break;
             }
-            let Some(head) = pop_head(queue, mem)? else { break };
+            let Some(head) = pop_head(queue, mem)? else {
+                if queue.enable_notification(mem)? {
+                    continue; // posted while notifications came back on
+                }
+                break;
+            };
             read_chain(queue, mem, head, Direction::DeviceWrites, &mut self.rx_buffers)?;
             let mut written = 0u32;
             for buf in &self.rx_buffers {
@@ -161,7 +167,7 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
     /// drain, on again, and drain once more if the driver raced us (§2.7.10).
     /// Stops at the budget, keeping a half-written chain for the next run.
     fn process_transmitq(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
-        let (mut used, mut chains, mut bytes) = (false, 0, 0);
+        let (mut used, mut chains, mut bytes, mut passes) = (false, 0, 0, 0);
         let mut more = false;
         if let Some((head, done)) = self.partial.take() {
             match self.emit_chain(mem, done, &mut bytes) {
@@ -177,7 +183,6 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
         }
         'drain: loop {
             queue.disable_notification(mem)?;
-            let chains_before = chains;
             loop {
                 if chains == WEIGHT || bytes >= BYTE_WEIGHT {
                     // Over budget: stop if there is more, else re-check as usual.
@@ -202,11 +207,14 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
             if !queue.enable_notification(mem)? {
                 break;
             }
-            // virtio-queue's re-check compares the avail index with the next
-            // *used* index: a driver that holds those apart (fuzzing found
-            // one) would spin us here. Another pass only if a chain waits,
-            // and only after a pass that took one: every pass makes progress.
-            if chains == chains_before || queue.avail_idx(mem, Ordering::Acquire)?.0 == queue.next_avail() {
+            // The driver published a chain meanwhile: another pass. Passes
+            // count toward the budget, as vhost's handle_tx counts its
+            // re-checks as packets: a driver whose avail ring overlaps the
+            // used flags (fuzzing found one) makes this re-check true for
+            // ever, and then the transport's requeue bounds each run.
+            passes += 1;
+            if passes == WEIGHT {
+                more = true;
                 break;
             }
         }
@@ -224,7 +232,7 @@ impl<W: WriteVolatile + Write + Send> VirtioDevice for Console<W> {
     }
 
     fn features(&self) -> u64 {
-        VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | VIRTIO_CONSOLE_F_EMERG_WRITE
+        VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | VIRTIO_RING_F_EVENT_IDX | VIRTIO_CONSOLE_F_EMERG_WRITE
     }
 
     fn queue_max_sizes(&self) -> &[u16] {
@@ -329,6 +337,28 @@ mod tests {
         assert!(!run.more, "256 chains are one weight");
         assert_eq!(vq.used().idx().load(), 256);
         assert_eq!(c.out.len(), 256);
+    }
+
+    #[test]
+    fn with_event_idx_a_drained_transmitq_asks_for_the_next_kick() {
+        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+        let vq = MockSplitQueue::new(&mem, 16);
+        for i in 0..3u16 {
+            vq.desc_table().store(i, RawDescriptor::from(Descriptor::new(0x8_0000, 1, 0, 0))).unwrap();
+            vq.avail().ring().ref_at(i.into()).unwrap().store(i);
+        }
+        vq.avail().idx().store(3);
+        let mut queue: Queue = vq.create_queue().unwrap();
+        // The mock's used ring overlaps the avail ring's used_event.
+        queue.set_used_ring_address(Some(0x9000), None);
+        queue.set_event_idx(true);
+        let run = console().process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
+        assert_eq!(mem.read_obj::<u16>(GuestAddress(0x9002)).unwrap(), 3, "used.idx");
+        // avail_event follows the used ring: the driver kicks when it publishes entry 3.
+        let avail_event: u16 = mem.read_obj(GuestAddress(queue.used_ring() + 4 + 8 * 16)).unwrap();
+        assert_eq!(avail_event, 3);
+        // used_event is 0 (the driver's initial value), passed by these three.
+        assert!(run.notify);
     }
 
     #[test]

@@ -82,6 +82,8 @@ struct QueueSetup {
 
 pub struct MmioTransport<D: VirtioDevice> {
     device: D,
+    /// Device features not offered to the driver (`withhold_features`).
+    withheld: u64,
     queues: Vec<Queue>,
     setups: Vec<QueueSetup>,
     status: u32,
@@ -150,6 +152,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
         let setups = device.queue_max_sizes().iter().map(|_| QueueSetup::default()).collect();
         MmioTransport {
             device,
+            withheld: 0,
             queues,
             setups,
             status: 0,
@@ -164,6 +167,16 @@ impl<D: VirtioDevice> MmioTransport<D> {
             notifications: 0,
             used_notifications: 0,
         }
+    }
+
+    /// Offers the driver the device's features less `features` (to measure
+    /// without VIRTIO_RING_F_EVENT_IDX, say).
+    pub fn withhold_features(&mut self, features: u64) {
+        self.withheld = features;
+    }
+
+    fn offered_features(&self) -> u64 {
+        self.device.features() & !self.withheld
     }
 
     /// Calls `f` with a line for each status step the driver takes.
@@ -237,8 +250,8 @@ impl<D: VirtioDevice> MmioTransport<D> {
             DEVICE_ID => self.device.device_id(),
             VENDOR_ID_REG => VENDOR_ID,
             DEVICE_FEATURES => match self.device_features_sel {
-                0 => self.device.features() as u32,
-                1 => (self.device.features() >> 32) as u32,
+                0 => self.offered_features() as u32,
+                1 => (self.offered_features() >> 32) as u32,
                 _ => 0,
             },
             QUEUE_NUM_MAX => self.selected().map_or(0, |q| u32::from(self.queues[q].max_size())),
@@ -578,6 +591,10 @@ impl<D: VirtioDevice> MmioTransport<D> {
                 return; // FEATURES_OK stays clear: the driver sees the refusal (§3.1.1 step 6)
             }
             if bit == STATUS_DRIVER_OK {
+                let event_idx = self.driver_features & VIRTIO_RING_F_EVENT_IDX != 0;
+                for queue in &mut self.queues {
+                    queue.set_event_idx(event_idx);
+                }
                 if let Err(why) = self.device.activate(mem, &self.queues, self.driver_features) {
                     self.needs_reset(format_args!("{why}"));
                     return;
@@ -593,7 +610,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
     /// The driver's feature set must include VERSION_1 (this is a modern-only
     /// device, §7.2.4) and nothing the device did not offer (§2.2.1).
     fn features_acceptable(&self) -> bool {
-        let unoffered = self.driver_features & !self.device.features();
+        let unoffered = self.driver_features & !self.offered_features();
         if unoffered != 0 {
             warn!("virtio-mmio: driver accepted features {unoffered:#x} that were not offered; FEATURES_OK refused");
             false

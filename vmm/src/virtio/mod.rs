@@ -38,6 +38,7 @@ pub const STATUS_FAILED: u32 = 0x80;
 // Reserved feature bits (§6).
 pub const VIRTIO_F_VERSION_1: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_VERSION_1;
 pub const VIRTIO_F_IN_ORDER: u64 = 1 << virtio_bindings::virtio_config::VIRTIO_F_IN_ORDER;
+pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << virtio_bindings::virtio_ring::VIRTIO_RING_F_EVENT_IDX;
 
 /// The device's interrupt line, as the transport raises it (Firecracker's
 /// `IrqTrigger`, Cloud Hypervisor's `VirtioInterrupt`): the transport knows
