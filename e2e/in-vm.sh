@@ -11,7 +11,8 @@
 # built), GUESTS (directory of guest ELFs),
 # MODULE_KO (module mode), STREAM_SHA256 (sha256 of the 64 MiB stream
 # pattern, byte i = i % 251); optional: LINUX_KERNEL, LINUX_INITRD and
-# DD_SHA256 (a Linux guest and its 64 MiB hvc0 output), QEMU (a
+# DD_SHA256 (a Linux guest and its 64 MiB hvc0 output) with ECHO_LATENCY
+# (vmm/examples/echo_latency.rs, built), QEMU (a
 # qemu-system-x86_64 to run the same Linux guest on, side by side);
 # E2E_ONLY=linux runs the Linux-guest part alone (for work on it). Prints
 # TAP-like lines, "bench:" lines and a closing "e2e: N passed, M failed". The runner checks the kernel log (the
@@ -131,6 +132,31 @@ elif [ "$mode" = module ]; then
     wait $! 2> /dev/null
     check "module: rmmod after the owner was killed mid-stream" rmmod vhost_console
     check "module: devices gone after the kill test" devices_absent
+    # The same with a Linux guest streaming to hvc0 (both queues in the
+    # kernel, receiveq reading a pipe, call and err eventfds polled by the
+    # device-event thread): killed once 64 KiB are out.
+    if [ -f "${LINUX_KERNEL:-}" ]; then
+        check "module: insmod (Linux kill test)" insmod "$MODULE_KO"
+        : | taskset -c 0 "$VMM" --vhost --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+            --cmdline "console=ttyS0 reboot=k panic=1 tsc=reliable tsc_early_khz=2000000 quiet e2e=dd" \
+            > "$T/lkill.out" 2> "$T/lkill.err" &
+        pid=$!
+        i=0
+        while [ "$(wc -c < "$T/lkill.out")" -lt 65536 ] && [ $i -lt 120 ] && kill -0 $pid 2> /dev/null; do
+            sleep 1
+            i=$((i + 1))
+        done
+        if kill -0 $pid 2> /dev/null && [ "$(wc -c < "$T/lkill.out")" -ge 65536 ]; then
+            ok "module: a Linux guest streams to hvc0 in vhost mode"
+        else
+            not_ok "module: a Linux guest streams to hvc0 in vhost mode" "$T/lkill.err"
+        fi
+        kill -9 $pid
+        wait $pid 2> /dev/null
+        rm -f "$T/lkill.out"
+        check "module: rmmod after a Linux guest's owner was killed mid-stream" rmmod vhost_console
+        check "module: devices gone after the Linux kill test" devices_absent
+    fi
 else
     check "builtin: /dev/vhost-console and /dev/vmm-console exist" devices_present
     abi_checks
@@ -412,6 +438,9 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         echo "bench: $2: $3 MiB on hvc0 at $(mib_s "$1" "$3") MiB/s; per MiB: $(per_mib "$1" exits "$3") exits," \
             "$(per_mib "$1" "queue notifications" "$3") QueueNotify, $(per_mib "$1" "ioeventfd notifications" "$3") kicks," \
             "$(per_mib "$1" "used notifications" "$3") used-buffer interrupts; $(grep '^exits:' "$T/$1.err")"
+        # `quiet` leaves only errors on the serial port: a stream should leave none.
+        n=$(grep -c '^\[ *[0-9.]*\]' "$T/$1.err")
+        [ "$n" = 0 ] || echo "bench: $2: $n kernel lines on the serial port; the first: $(grep -m1 '^\[ *[0-9.]*\]' "$T/$1.err" | cut -c1-150)"
     }
 
     # Each test in userspace mode, then with the console's queues in the
@@ -469,6 +498,15 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         noevent_ok() { rc_is "$m-dd-noevent" 0 && [ "$sum" = "$sum16" ] && no_notify "$m-dd-noevent"; }
         linux_check "$m-dd-noevent" "$what, --no-event-idx: 16 MiB written to hvc0 arrive byte-exact${pin:+ (vmm on one CPU)}" noevent_ok
         dd_bench "$m-dd-noevent" "$what, no EVENT_IDX" 16
+
+        # Input round trips: a byte into vmm's stdin, through the guest's
+        # raw hvc0 (receiveq, then transmitq), back on vmm's stdout.
+        "${ECHO_LATENCY:?}" 200 timeout 300 "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+            --cmdline "$LCMD quiet e2e=echo rounds=200" > "$T/$m-echo.out" 2> "$T/$m-echo.err"
+        echo $? > "$T/$m-echo.rc"
+        echo_ok() { rc_is "$m-echo" 0 && grep -q '^200 round trips: ' "$T/$m-echo.out"; }
+        linux_check "$m-echo" "$what: 200 bytes into vmm's stdin come back one by one through the guest's hvc0" echo_ok
+        echo "bench: $what: input round trip: $(cat "$T/$m-echo.out")"
     done
 
     # vhost with the worker busy-polling an empty transmitq for 50 µs, 16
@@ -530,6 +568,39 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
                 if (qt == "") { print "bench: hvc0 throughput against QEMU microvm: no QEMU figure this run"; exit }
                 printf "bench: vmm / QEMU microvm: hvc0 throughput %.2fx (target >= 1x)\n", vt / qt
                 if (hok) printf "bench: vmm --vhost hvc0 throughput: %.2fx QEMU microvm (target >= 2x), %.2fx userspace mode (target >= 2x)\n", ht / qt, ht / vt }'
+
+        # The bare-metal guests on QEMU microvm's modern virtio-mmio console:
+        # our driver against a device we did not write. QEMU loads them by
+        # their PVH note; they find the console in the virtio_mmio.device=
+        # QEMU adds to their command line, and poll it. QEMU does not end the
+        # run at a guest's final HLT: it is stopped once the bytes are out.
+        # qemu_guest NAME BYTES ELF CMDLINE
+        qemu_guest() {
+            name=$1
+            want=$2
+            uptime_s > "$T/$name.times"
+            "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 16 -smp 1 -nodefaults -no-user-config -display none \
+                -no-reboot -global virtio-mmio.force-legacy=false -device virtio-serial-device \
+                -device virtconsole,chardev=hvc -chardev stdio,id=hvc,signal=off -kernel "$3" -append "$4" \
+                < /dev/null > "$T/$name.out" 2> "$T/$name.err" &
+            pid=$!
+            i=0
+            while [ "$(wc -c < "$T/$name.out")" -lt "$want" ] && [ $i -lt 300 ] && kill -0 $pid 2> /dev/null; do
+                sleep 1
+                i=$((i + 1))
+            done
+            uptime_s >> "$T/$name.times"
+            kill $pid 2> /dev/null
+            wait $pid 2> /dev/null
+        }
+        qemu_guest qhello 13 "$GUESTS/hello.elf" "hello"
+        printf 'Hello World!\n' > "$T/qhello.want"
+        check "QEMU microvm: hello.elf prints its line on QEMU's virtconsole, byte-exact" cmp -s "$T/qhello.out" "$T/qhello.want"
+        qemu_guest qstream 67108864 "$GUESTS/stream.elf" "bytes=64M chunk=4K"
+        sum=$(sha256sum < "$T/qstream.out" | cut -d' ' -f1)
+        rm -f "$T/qstream.out"
+        check "QEMU microvm: stream.elf's 64 MiB arrive byte-exact (sha256)" [ "$sum" = "${STREAM_SHA256:?}" ]
+        echo "bench: stream guest on QEMU microvm (polled): 64 MiB within $(seconds qstream 1 2) s of QEMU's start"
     fi
 fi
 

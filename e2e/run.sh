@@ -29,7 +29,7 @@ if [[ " $variants " == *" module "* ]]; then
         BINDGEN="$(PATH=$HOME/.cargo/bin:$PATH command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib
 fi
 cargo xtask build
-cargo build --release --quiet -p vmm --example vhost_abi
+cargo build --release --quiet -p vmm --example vhost_abi --example echo_latency
 
 # The oracle for the stream guest's output, computed apart from the VMM.
 stream_sha256=$(python3 -c 'import hashlib; n = 64 << 20; p = bytes(range(251)) * (n // 251 + 1); print(hashlib.sha256(p[:n]).hexdigest())')
@@ -55,7 +55,8 @@ make_initramfs() {
     cp /bin/busybox "$root/bin/busybox"
     cp target/release/vmm "$root/bin/vmm"
     cp target/release/examples/vhost_abi "$root/bin/vhost-abi"
-    local bins="target/release/vmm target/release/examples/vhost_abi"
+    cp target/release/examples/echo_latency "$root/bin/echo-latency"
+    local bins="target/release/vmm target/release/examples/vhost_abi target/release/examples/echo_latency"
     # QEMU microvm, for the side-by-side benchmark: the host's QEMU with its
     # libraries, the microvm BIOS and the option ROMs that load a kernel.
     if [ "$1" = builtin ]; then
@@ -70,7 +71,9 @@ make_initramfs() {
         cp -L "$lib" "$root$lib"
     done
     cp target/guests/*.elf "$root/guests/"
-    if [ "$1" = builtin ]; then
+    # The Linux guest (the built-in kernel: it has virtio-mmio and the
+    # console): all its tests in the builtin VM, a kill test in the module one.
+    if [ "$1" != debug ] && [ -f "$build/kernel-builtin/arch/x86/boot/bzImage" ]; then
         cp "$build/kernel-builtin/arch/x86/boot/bzImage" "$root/linux/bzImage"
         cp "$build/linux-guest.gz" "$root/linux/initramfs.gz"
     fi
@@ -84,7 +87,7 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
-VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
+VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi ECHO_LATENCY=/bin/echo-latency GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
     LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 E2E_ONLY=${E2E_ONLY:-} \
     sh /e2e/in-vm.sh $1
 echo "e2e: in-vm.sh exited \$?"

@@ -11,6 +11,19 @@ use core::arch::global_asm;
 /// Top of the 8 KiB stack below 0x9000 (linker.ld's layout).
 const STACK_TOP: usize = 0x9000;
 
+// The PVH entry note (Xen's XEN_ELFNOTE_PHYS32_ENTRY, 18): what QEMU and
+// Firecracker look for to load an ELF as a PVH kernel. Only the i686 image
+// has one: PVH enters in 32-bit protected mode.
+#[cfg(target_arch = "x86")]
+global_asm!(
+    ".section .note.Xen, \"a\", @note",
+    ".p2align 2",
+    ".long 4, 4, 18",
+    ".asciz \"Xen\"",
+    ".p2align 2",
+    ".long _start",
+);
+
 #[cfg(target_arch = "x86")]
 global_asm!(
     ".section .text.entry, \"ax\"",
@@ -74,6 +87,11 @@ pub struct BootInfo {
 }
 
 impl BootInfo {
+    /// No command line.
+    pub fn empty() -> Self {
+        BootInfo { cmdline: &[] }
+    }
+
     /// # Safety
     /// `addr` is 0 or the physical address of a readable `hvm_start_info`
     /// whose command line (if any) is NUL-terminated in mapped memory.
@@ -95,9 +113,25 @@ impl BootInfo {
 
     /// The value of `key=value` on the command line.
     pub fn param(&self, key: &str) -> Option<&'static [u8]> {
-        self.cmdline.split(|&b| b == b' ').find_map(|word| {
+        self.params(key).next()
+    }
+
+    /// Every value of `key=value` on the command line, in order.
+    pub fn params<'a>(&self, key: &'a str) -> impl Iterator<Item = &'static [u8]> + 'a {
+        self.cmdline.split(|&b| b == b' ').filter_map(move |word| {
             let rest = word.strip_prefix(key.as_bytes())?;
             rest.strip_prefix(b"=")
+        })
+    }
+
+    /// The register window of each `virtio_mmio.device=<size>@<base>:<irq>`
+    /// (how QEMU microvm and Firecracker describe their devices to Linux).
+    pub fn virtio_mmio_devices(&self) -> impl Iterator<Item = usize> {
+        self.params("virtio_mmio.device").filter_map(|v| {
+            let at = v.iter().position(|&b| b == b'@')?;
+            let rest = &v[at + 1..];
+            let end = rest.iter().position(|&b| b == b':').unwrap_or(rest.len());
+            usize::try_from(parse_number(&rest[..end])?).ok()
         })
     }
 
@@ -121,6 +155,21 @@ impl BootInfo {
         }
         n.checked_mul(scale)
     }
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn parse_number(s: &[u8]) -> Option<u64> {
+    let (digits, radix) = match s.strip_prefix(b"0x") {
+        Some(hex) => (hex, 16),
+        None => (s, 10),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let v = (d as char).to_digit(radix)?;
+        n.checked_mul(u64::from(radix))?.checked_add(u64::from(v))
+    })
 }
 
 /// Stops the vCPU for good: with interrupts off, HLT is the guest's exit.

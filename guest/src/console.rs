@@ -1,7 +1,9 @@
-//! virtio console driver (VirtIO 1.2 §5.3): brings the device up on the
-//! virtio-mmio transport, writes bytes through transmitq, and sleeps until
-//! the used-buffer interrupt instead of polling the used ring.
+//! virtio console driver (VirtIO 1.2 §5.3): finds the device, brings it up
+//! on the virtio-mmio transport, writes bytes through transmitq, and sleeps
+//! until the used-buffer interrupt instead of polling the used ring where
+//! the interrupt reaches it.
 
+use crate::boot::BootInfo;
 use crate::interrupt;
 use crate::mmio::{self, InitError, Mmio};
 use crate::virtqueue::{VirtQueue, MAX_SIZE, RECEIVEQ_PAGE, TRANSMITQ_PAGE};
@@ -19,27 +21,28 @@ pub struct Console {
     pub receiveq: VirtQueue,
     pub transmitq: VirtQueue,
     pub features: u64,
+    /// The device's interrupt arrives as `interrupt::VECTOR` (our VMM); else
+    /// the driver polls.
+    interrupts: bool,
 }
 
 impl Console {
-    /// Probes the console at `mmio::CONSOLE_BASE` and runs the §3.1.1
-    /// initialization sequence up to DRIVER_OK, taking VIRTIO_F_IN_ORDER and
+    /// Finds the console (`find`) and runs the §3.1.1 initialization
+    /// sequence up to DRIVER_OK, taking VIRTIO_F_IN_ORDER and
     /// VIRTIO_RING_F_EVENT_IDX if offered; installs the interrupt handler.
-    pub fn init() -> Result<Console, InitError> {
-        Self::init_with(mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX)
+    pub fn init(boot: &BootInfo) -> Result<Console, InitError> {
+        Self::init_with(boot, mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX)
     }
 
     /// As `init`, taking the `wanted` features the device offers.
-    pub fn init_with(wanted: u64) -> Result<Console, InitError> {
-        Self::init_sized(wanted, MAX_SIZE)
+    pub fn init_with(boot: &BootInfo, wanted: u64) -> Result<Console, InitError> {
+        Self::init_sized(boot, wanted, MAX_SIZE)
     }
 
     /// As `init_with`, with queues of at most `size` entries.
-    pub fn init_sized(wanted: u64, size: u16) -> Result<Console, InitError> {
+    pub fn init_sized(boot: &BootInfo, wanted: u64, size: u16) -> Result<Console, InitError> {
         interrupt::init();
-        // SAFETY: the VMM places the console's register window there.
-        let mmio = unsafe { Mmio::new(mmio::CONSOLE_BASE) };
-        mmio.probe(DEVICE_ID_CONSOLE)?;
+        let (mmio, interrupts) = find(boot)?;
         mmio.reset();
         let mut status = 0;
         mmio.set_status(&mut status, mmio::ACKNOWLEDGE);
@@ -48,7 +51,7 @@ impl Console {
         let receiveq = setup_queue(&mmio, RECEIVEQ, RECEIVEQ_PAGE, size, features)?;
         let transmitq = setup_queue(&mmio, TRANSMITQ, TRANSMITQ_PAGE, size, features)?;
         mmio.set_status(&mut status, mmio::DRIVER_OK);
-        Ok(Console { mmio, receiveq, transmitq, features })
+        Ok(Console { mmio, receiveq, transmitq, features, interrupts })
     }
 
     /// Sends `bytes` as one buffer and waits until the device has consumed it.
@@ -94,10 +97,14 @@ impl Console {
         self.transmitq.no_interrupts();
     }
 
-    /// Sleeps until the next interrupt and acknowledges what InterruptStatus
-    /// says; a configuration change that is DEVICE_NEEDS_RESET ends the guest.
+    /// Sleeps until the next interrupt (or, polling, pauses) and acknowledges
+    /// what InterruptStatus says; a configuration change that is
+    /// DEVICE_NEEDS_RESET ends the guest.
     pub fn wait_interrupt(&self) {
-        interrupt::wait();
+        match self.interrupts {
+            true => interrupt::wait(),
+            false => core::hint::spin_loop(),
+        }
         let status = self.mmio.read(mmio::INTERRUPT_STATUS);
         if status != 0 {
             self.mmio.write(mmio::INTERRUPT_ACK, status);
@@ -106,6 +113,29 @@ impl Console {
             crate::debug::fail(b"virtio-console: the device needs a reset");
         }
     }
+}
+
+/// The console: the first `virtio_mmio.device=` window on the command line
+/// with a console behind it, polled (QEMU microvm routes its line through an
+/// IOAPIC this driver does not program); else our VMM's window at
+/// `mmio::CONSOLE_BASE`, whose interrupt arrives as `interrupt::VECTOR`.
+fn find(boot: &BootInfo) -> Result<(Mmio, bool), InitError> {
+    let mut error = None;
+    for base in boot.virtio_mmio_devices() {
+        // SAFETY: the command line names a virtio-mmio register window there.
+        let mmio = unsafe { Mmio::new(base) };
+        match mmio.probe(DEVICE_ID_CONSOLE) {
+            Ok(()) => return Ok((mmio, false)),
+            Err(e) => error = Some(e),
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    // SAFETY: our VMM places the console's register window there.
+    let mmio = unsafe { Mmio::new(mmio::CONSOLE_BASE) };
+    mmio.probe(DEVICE_ID_CONSOLE)?;
+    Ok((mmio, true))
 }
 
 fn setup_queue(mmio: &Mmio, index: u16, page: usize, limit: u16, features: u64) -> Result<VirtQueue, InitError> {

@@ -58,3 +58,23 @@ fn stats_count_one_exit_per_driver_access() {
         );
     }
 }
+
+/// The console where the command line says (QEMU microvm's and
+/// Firecracker's `virtio_mmio.device=<size>@<base>:<irq>`), polled there:
+/// the driver asks for no interrupt it would sleep for.
+#[test]
+fn the_console_found_from_the_command_line() {
+    let out = vmm(&["--guest", &guest("hello.elf"), "--cmdline", "virtio_mmio.device=4K@0x10000000:5", "--stats"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"Hello World!\n");
+    assert!(stderr_lines(&out).contains(&"exits: 42 (mmio 41, io 0, hlt 1, other 0)".to_owned()));
+    // A window with nothing behind it (reads as 0): no console there.
+    let out = vmm(&["--guest", &guest("hello.elf"), "--cmdline", "virtio_mmio.device=4K@0x20000000:5"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"");
+    assert!(
+        stderr_lines(&out).contains(&"guest: virtio-mmio: bad magic value 0x00000000".to_owned()),
+        "{:?}",
+        stderr_lines(&out)
+    );
+}

@@ -19,7 +19,7 @@ const BUFFER_LEN: u32 = 1024;
 fn main(boot: &BootInfo) -> ! {
     let limit = boot.param_u32("bytes");
     // Each receive buffer has its own used length: no IN_ORDER batching.
-    let mut console = Console::init_with(0).unwrap_or_else(|e| e.fail());
+    let mut console = Console::init_with(boot, 0).unwrap_or_else(|e| e.fail());
     let addr = |id: u16| (BUFFERS_BASE + usize::from(id) * BUFFER_LEN as usize) as u64;
     // Descriptor i holds buffer i: the queue hands out free slots lowest first.
     for i in 0..console.receiveq.size() {

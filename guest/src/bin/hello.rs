@@ -7,8 +7,8 @@ use guest::console::Console;
 
 guest::entry!(main);
 
-fn main(_boot: &BootInfo) -> ! {
-    let mut console = Console::init().unwrap_or_else(|e| e.fail());
+fn main(boot: &BootInfo) -> ! {
+    let mut console = Console::init(boot).unwrap_or_else(|e| e.fail());
     console.write(b"Hello World!\n");
     halt()
 }

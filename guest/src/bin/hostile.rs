@@ -135,7 +135,8 @@ fn main(boot: &BootInfo) -> ! {
 
 /// The console with 16-entry queues, whatever the driver's usual size.
 fn console() -> Console {
-    Console::init_sized(mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX, SIZE).unwrap_or_else(|e| e.fail())
+    Console::init_sized(&BootInfo::empty(), mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX, SIZE)
+        .unwrap_or_else(|e| e.fail())
 }
 
 fn desc(addr: u64, len: u32, flags: u16, next: u16) -> Desc {

@@ -24,7 +24,7 @@ fn main(boot: &BootInfo) -> ! {
     let chunk = boot.param_u32("chunk").unwrap_or(4096).clamp(1, MAX_CHUNK);
     fill_pattern((PERIOD - 1 + chunk) as usize);
 
-    let mut console = Console::init().unwrap_or_else(|e| e.fail());
+    let mut console = Console::init(boot).unwrap_or_else(|e| e.fail());
     let mut sent: u32 = 0;
     // As a console driver does (Linux's virtio_console): each buffer is
     // published on its own and followed by a kick, unless the device has
