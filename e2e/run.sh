@@ -86,6 +86,7 @@ make_initramfs() {
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
 VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi ECHO_LATENCY=/bin/echo-latency GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
     LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 E2E_ONLY=${E2E_ONLY:-} \

@@ -411,6 +411,9 @@ impl Device for Console {
         if !vq.ring.configured() || !vq.ring.access_ok() {
             return Err(EFAULT);
         }
+        // The ring may have been set up anew: the first used buffer signals
+        // call whatever used_event says (vhost_vq_init_access).
+        vq.ring.signalled_used = None;
         match index {
             TRANSMITQ => vq.device.output = Some(Output::new(file, vq.ring.num)?),
             _ => vq.device.input = Some(Input::new(file, vq.ring.num)?),

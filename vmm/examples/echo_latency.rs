@@ -3,11 +3,17 @@
 //! `ROUNDS` times writes one byte to vmm's stdin and waits for it to come
 //! back on stdout (e2e/guest-init's `e2e=echo`: `dd bs=1` on raw hvc0).
 //! Prints the median and the 90th percentile; exits non-zero if a byte comes
-//! back wrong or vmm fails. Run by e2e/in-vm.sh.
+//! back wrong or vmm fails. With `--pty`, vmm's stdin is a terminal (the
+//! slave of a new pty, written through its master), as for a user at a
+//! shell: vmm puts it in raw mode, and in vhost mode relays it to the
+//! kernel through its input thread. Run by e2e/in-vm.sh.
 //!
-//!     echo_latency ROUNDS VMM ARGS...
+//!     echo_latency [--pty] ROUNDS VMM ARGS...
 
+use std::ffi::CStr;
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,18 +28,30 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let pty = args.first().is_some_and(|a| a == "--pty");
+    if pty {
+        args.remove(0);
+    }
     let [rounds, vmm, vmm_args @ ..] = args.as_slice() else {
-        return Err("usage: echo_latency ROUNDS VMM ARGS...".into());
+        return Err("usage: echo_latency [--pty] ROUNDS VMM ARGS...".into());
     };
     let rounds: usize = rounds.parse().map_err(|_| format!("bad ROUNDS {rounds}"))?;
-    let mut child = Command::new(vmm)
-        .args(vmm_args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {vmm}: {e}"))?;
-    let (mut input, mut output) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let mut command = Command::new(vmm);
+    command.args(vmm_args).stdout(Stdio::piped());
+    let mut input: Box<dyn Write> = if pty {
+        let (master, slave) = open_pty()?;
+        command.stdin(Stdio::from(slave));
+        Box::new(master)
+    } else {
+        command.stdin(Stdio::piped());
+        Box::new(std::io::sink())
+    };
+    let mut child = command.spawn().map_err(|e| format!("cannot run {vmm}: {e}"))?;
+    if !pty {
+        input = Box::new(child.stdin.take().unwrap());
+    }
+    let mut output = child.stdout.take().unwrap();
     let mut byte = [0u8; 1];
     let mut line = Vec::new();
     // The guest's "ready\n" (raw: no CR), once its hvc0 reads input.
@@ -57,6 +75,8 @@ fn run() -> Result<(), String> {
     }
     drop(input);
     let status = child.wait().map_err(|e| e.to_string())?;
+    // (With --pty the master closes here: vmm has exited already, on the
+    // guest's reboot after its last byte.)
     if !status.success() {
         return Err(format!("vmm exited with {status}"));
     }
@@ -69,4 +89,28 @@ fn run() -> Result<(), String> {
         us(times[rounds - 1])
     );
     Ok(())
+}
+
+/// A new pty: its master (ours) and its slave (vmm's stdin).
+fn open_pty() -> Result<(File, File), String> {
+    let err = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: plain libc calls on a descriptor this function owns; ptsname_r
+    // writes a NUL-terminated name into the buffer it is given.
+    unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(err("posix_openpt"));
+        }
+        let master = File::from_raw_fd(fd);
+        if libc::grantpt(fd) != 0 || libc::unlockpt(fd) != 0 {
+            return Err(err("grantpt/unlockpt"));
+        }
+        let mut name = [0 as libc::c_char; 64];
+        if libc::ptsname_r(fd, name.as_mut_ptr(), name.len()) != 0 {
+            return Err(err("ptsname_r"));
+        }
+        let path = CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
+        let slave = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| format!("{path}: {e}"))?;
+        Ok((master, slave))
+    }
 }

@@ -14,6 +14,8 @@ pub struct Stats {
     pub notifications: u64,
     /// QueueNotify writes that KVM turned into ioeventfd kicks (vhost mode).
     pub ioeventfd_notifications: Option<u64>,
+    /// Times the kernel's worker slept and was woken (vhost mode).
+    pub worker_wakeups: Option<u64>,
     /// Used-buffer notifications: raised by the VMM, or signalled by the kernel.
     pub used_notifications: u64,
     /// Interrupts the VMM injected (KVM_INTERRUPT, bare-metal guests).
@@ -54,6 +56,9 @@ impl fmt::Display for Stats {
         writeln!(f, "queue notifications: {}", self.notifications)?;
         if let Some(kicks) = self.ioeventfd_notifications {
             writeln!(f, "ioeventfd notifications: {kicks}")?;
+        }
+        if let Some(wakeups) = self.worker_wakeups {
+            writeln!(f, "worker wake-ups: {wakeups}")?;
         }
         write!(f, "used notifications: {}", self.used_notifications)?;
         if self.interrupts != 0 {

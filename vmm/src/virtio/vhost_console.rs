@@ -349,6 +349,7 @@ impl VirtioDevice for VhostConsole {
         // The kernel polls the kick eventfds but never reads them: their
         // counters hold every kick.
         stats.ioeventfd_notifications = Some(self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum());
+        stats.worker_wakeups = worker_wakeups();
     }
 
     fn take_used_signals(&mut self) -> bool {
@@ -368,4 +369,18 @@ impl VirtioDevice for VhostConsole {
         // after a reset, Status must read 0 (§2.4), not DEVICE_NEEDS_RESET.
         let _ = self.err.read();
     }
+}
+
+/// How often the kernel's worker slept and was woken so far. It is a thread
+/// of this process (a vhost_task, named after the device), and each sleep
+/// is a voluntary context switch, which /proc counts.
+fn worker_wakeups() -> Option<u64> {
+    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        if comm.trim_end() != "vhost-console" {
+            return None;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")?.trim().parse().ok())
+    })
 }
