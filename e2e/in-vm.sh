@@ -327,6 +327,33 @@ $TAIL"
 $LIFECYCLE
 guest: hostile: used 0x00000000
 $TAIL"
+    # Receive buffers, with input waiting in vmm's stdin (a pipe the kernel
+    # reads): the bad ones stop receiveq and take none of it; a zero-length
+    # buffer is used empty and the next takes the input; a 64 MiB chain in
+    # bounds takes it in its first descriptor.
+    printf 'hi\n' > "$T/hi"
+    while IFS='|' read -r cmdline mem kernel_line; do
+        [ -n "$cmdline" ] || continue
+        seen=$(dmesg | wc -l)
+        run hostile-rx --vhost --mem "$mem" --guest "$GUESTS/hostile.elf" --cmdline "$cmdline" < "$T/hi"
+        expect_run hostile-rx "vhost hostile $cmdline: NEEDS_RESET, no input taken" "" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+virtio-mmio: vhost: the kernel stopped a queue (its log says why); device needs reset
+guest: hostile: status 0x0000004f
+$TAIL"
+        check "vhost hostile $cmdline: kernel says why" sh -c "dmesg | tail -n +$((seen + 1)) | grep -qF 'vhost-console: receiveq: $kernel_line; queue stopped'"
+    done <<'CASES'
+case=rx-read-only|16|descriptor 0 is device-readable on receiveq
+case=rx-beyond-ram|16|descriptor 0: buffer 0x40000000+0x40 is outside the memory table
+case=rx-huge-chain descs=32 len=131076K|256|descriptor chain from 0 holds more than 4 GiB
+CASES
+    for cmdline in case=rx-zero-length case=rx-huge-chain; do
+        run hostile-rx --vhost --guest "$GUESTS/hostile.elf" --cmdline "$cmdline" < "$T/hi"
+        expect_run hostile-rx "vhost $cmdline: the input arrives" "hi
+" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+$TAIL"
+    done
     run after-hostile --vhost
     check "vhost hello still works after the hostile cases" [ "$(cat "$T/after-hostile.out")" = "Hello World!" ]
 

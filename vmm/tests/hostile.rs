@@ -184,6 +184,47 @@ fn every_hostile_case_is_contained() {
     }
 }
 
+/// Receive buffers the device must refuse once it has input for them:
+/// (command line, memory in MiB, the VMM's warning).
+const RX_REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "case=rx-read-only",
+        "16",
+        "virtio-mmio: queue 0: descriptor 0 is device-readable on a queue the device only writes; device needs reset",
+    ),
+    (
+        "case=rx-beyond-ram",
+        "16",
+        "virtio-mmio: queue 0: descriptor 0: buffer 0x40000000+0x40 is outside guest memory; device needs reset",
+    ),
+    // 32 descriptors of 128 MiB + 4 KiB, each inside RAM.
+    (
+        "case=rx-huge-chain descs=32 len=131076K",
+        "256",
+        "virtio-mmio: queue 0: descriptor chain from 0 holds more than 4 GiB; device needs reset",
+    ),
+];
+
+#[test]
+fn bad_receive_buffers_need_reset_and_take_no_input() {
+    for &(cmdline, mem, warning) in RX_REFUSED {
+        let out = vmm_with_input(&["--mem", mem, "--guest", &guest("hostile.elf"), "--cmdline", cmdline], b"hi\n");
+        assert_clean_run(&out, &[warning, RUNNING_NEEDS_RESET]);
+        assert_eq!(out.stdout, b"", "{cmdline}");
+    }
+}
+
+/// A zero-length receive buffer is used with 0 bytes and the input goes to
+/// the next; a 64 MiB chain in bounds takes it in its first descriptor.
+#[test]
+fn odd_but_valid_receive_buffers_take_the_input() {
+    for cmdline in ["case=rx-zero-length", "case=rx-huge-chain"] {
+        let out = vmm_with_input(&["--guest", &guest("hostile.elf"), "--cmdline", cmdline], b"hi\n");
+        assert_clean_run(&out, &[]);
+        assert_eq!(out.stdout, b"hi\n", "{cmdline}");
+    }
+}
+
 #[test]
 fn emergency_writes_reach_the_output_before_any_setup() {
     let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=emergency-write"]);

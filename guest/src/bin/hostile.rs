@@ -6,10 +6,12 @@
 #![no_main]
 
 use guest::boot::{halt, BootInfo};
-use guest::console::{Console, TRANSMITQ};
+use guest::console::{Console, RECEIVEQ, TRANSMITQ};
 use guest::debug;
 use guest::mmio::{self, Mmio};
-use guest::virtqueue::{Desc, AVAIL_OFFSET, TRANSMITQ_PAGE, USED_OFFSET, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
+use guest::virtqueue::{
+    Desc, AVAIL_OFFSET, MAX_SIZE, RECEIVEQ_PAGE, TRANSMITQ_PAGE, USED_OFFSET, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE,
+};
 
 guest::entry!(main);
 
@@ -17,6 +19,9 @@ guest::entry!(main);
 const DEV: Mmio = unsafe { Mmio::new(mmio::CONSOLE_BASE) };
 const SIZE: u16 = 16;
 const HELLO: &[u8] = b"Hello World!\n";
+/// Free RAM for receive buffers, above the image, rings and stack.
+const SCRATCH: u64 = 0x10_0000;
+const W: u16 = VIRTQ_DESC_F_WRITE;
 
 fn main(boot: &BootInfo) -> ! {
     let case = boot.param("case").unwrap_or(b"");
@@ -74,6 +79,25 @@ fn main(boot: &BootInfo) -> ! {
             }
             console.write(b"survived\n");
             halt()
+        }
+        // Receive buffers, with input waiting: the device must refuse a
+        // device-readable one, one outside RAM and a chain of more than
+        // 4 GiB (`descs=` descriptors, default 16, of `len=` bytes); it uses a zero-length one
+        // with 0 bytes and puts the input in the next; a huge chain in
+        // bounds takes the input in its first descriptor. The guest sends
+        // back what it received.
+        b"rx-read-only" => receive(&[desc(SCRATCH, 64, 0, 0)], 1),
+        b"rx-beyond-ram" => receive(&[desc(0x4000_0000, 64, W, 0)], 1),
+        b"rx-zero-length" => receive(&[desc(SCRATCH, 0, W, 0), desc(SCRATCH, 64, W, 0)], 2),
+        b"rx-huge-chain" => {
+            let len = boot.param_u32("len").unwrap_or(4 << 20);
+            let n = boot.param_u32("descs").unwrap_or(SIZE.into()).clamp(1, MAX_SIZE.into()) as usize;
+            let mut table = [desc(SCRATCH, len, W | VIRTQ_DESC_F_NEXT, 0); MAX_SIZE as usize];
+            for (i, d) in table.iter_mut().enumerate() {
+                d.next = i as u16 + 1;
+            }
+            table[n - 1].flags = W;
+            receive(&table[..n], 1)
         }
         // Queue configuration.
         b"queue-size-zero" => queue_setup(0, true),
@@ -135,7 +159,11 @@ fn main(boot: &BootInfo) -> ! {
 
 /// The console with 16-entry queues, whatever the driver's usual size.
 fn console() -> Console {
-    Console::init_sized(&BootInfo::empty(), mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX, SIZE)
+    console_sized(SIZE)
+}
+
+fn console_sized(size: u16) -> Console {
+    Console::init_sized(&BootInfo::empty(), mmio::VIRTIO_F_IN_ORDER | mmio::VIRTIO_RING_F_EVENT_IDX, size)
         .unwrap_or_else(|e| e.fail())
 }
 
@@ -167,6 +195,51 @@ fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
     DEV.notify(TRANSMITQ);
     wait_for_reset();
     report()
+}
+
+/// Brings the console up, writes `table` into receiveq's descriptor table,
+/// makes descriptors 0..`chains` available as chain heads and notifies.
+/// Once they are used, sends back what each received; if the device stops
+/// the queue instead, reports the status.
+fn receive(table: &[Desc], chains: u16) -> ! {
+    let mut console = console_sized((table.len() as u16).next_power_of_two().max(SIZE));
+    let page = RECEIVEQ_PAGE;
+    // SAFETY: the receiveq page is guest RAM; all offsets stay within it
+    // (at most MAX_SIZE descriptors and avail entries).
+    unsafe {
+        for (i, d) in table.iter().enumerate() {
+            core::ptr::write_volatile((page as *mut Desc).add(i), *d);
+        }
+        for i in 0..chains {
+            core::ptr::write_volatile((page + AVAIL_OFFSET + 4 + 2 * usize::from(i)) as *mut u16, i);
+        }
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, chains);
+    }
+    DEV.notify(RECEIVEQ);
+    // SAFETY: the used index, in the receiveq page.
+    let used = || unsafe { core::ptr::read_volatile((page + USED_OFFSET + 2) as *const u16) };
+    // Each Status read is an exit: a bounded wait, also for a vhost worker.
+    for _ in 0..1_000_000 {
+        if DEV.read(mmio::STATUS) & mmio::DEVICE_NEEDS_RESET != 0 {
+            report();
+        }
+        if used() == chains {
+            for i in 0..usize::from(chains) {
+                // SAFETY: used ring element i (id, len), in the receiveq page.
+                let (id, len) = unsafe {
+                    let elem = (page + USED_OFFSET + 4 + 8 * i) as *const u32;
+                    (core::ptr::read_volatile(elem), core::ptr::read_volatile(elem.add(1)))
+                };
+                if len != 0 {
+                    console.write_from(table[id as usize % table.len()].addr, len);
+                }
+            }
+            halt()
+        }
+    }
+    debug::write(b"hostile: receive buffers used ");
+    debug::write_hex(used().into());
+    debug::fail(b"")
 }
 
 /// Puts `d` at descriptor 0 and makes it available, without a notification.
