@@ -557,7 +557,9 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         linux_check "$m-ptyecho" "$what: the same from a terminal (a pty, raw)" ptyecho_ok
         echo "bench: $what: input round trip, stdin a terminal: $(cat "$T/$m-ptyecho.out")"
     done
-    taskset -p -c 0-$(($(nproc) - 1)) $$ > /dev/null
+    # Back on every CPU (nproc would count only the one this shell is on).
+    taskset -p -c "$(cat /sys/devices/system/cpu/online)" $$ > /dev/null
+    check "the test shell is on every CPU again" [ "$(nproc)" = "$(grep -c '^processor' /proc/cpuinfo)" ]
 
     # vhost with the worker busy-polling an empty transmitq for 50 µs, 16
     # MiB, and vmm on any CPU: reported, not counted (the nested fault above).
