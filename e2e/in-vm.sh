@@ -292,25 +292,31 @@ $TAIL"
 
     # Hostile drivers against the kernel: each stops the queue with one log
     # line, signals the err eventfd, and the VMM reports DEVICE_NEEDS_RESET.
-    while IFS='|' read -r case kernel_line; do
-        [ -n "$case" ] || continue
+    # Input waits in vmm's stdin (a pipe the kernel reads), so that the
+    # receiveq cases have something to refuse: none of it may be taken.
+    printf 'hi\n' > "$T/hi"
+    while IFS='|' read -r mem cmdline queue kernel_line; do
+        [ -n "$cmdline" ] || continue
         seen=$(dmesg | wc -l)
-        run "hostile-$case" --vhost --guest "$GUESTS/hostile.elf" --cmdline "case=$case"
-        expect_run "hostile-$case" "vhost hostile $case: NEEDS_RESET, clean halt" "" "=== Vhost acceleration enabled ===
+        run hostile --vhost --mem "$mem" --guest "$GUESTS/hostile.elf" --cmdline "$cmdline" < "$T/hi"
+        expect_run hostile "vhost hostile $cmdline: NEEDS_RESET, clean halt" "" "=== Vhost acceleration enabled ===
 $LIFECYCLE
 virtio-mmio: vhost: the kernel stopped a queue (its log says why); device needs reset
 guest: hostile: status 0x0000004f
 $TAIL"
-        check "vhost hostile $case: kernel says why" sh -c "dmesg | tail -n +$((seen + 1)) | grep -qF 'vhost-console: transmitq: $kernel_line; queue stopped'"
+        check "vhost hostile $cmdline: kernel says why" sh -c "dmesg | tail -n +$((seen + 1)) | grep -qF 'vhost-console: $queue: $kernel_line; queue stopped'"
     done <<'CASES'
-desc-beyond-ram|descriptor 0: buffer 0x40000000+0x10 is outside the memory table
-desc-overflow|descriptor 0: buffer 0xfffffffffffffff0+0x100 is outside the memory table
-next-out-of-range|descriptor 0 chains to 19, beyond the queue size 16
-desc-loop|descriptor chain from 0 is longer than the queue size 16 (a loop)
-chain-too-long|descriptor chain from 0 is longer than the queue size 16 (a loop)
-write-only-desc|descriptor 0 is device-writable on transmitq
-head-out-of-range|available ring names descriptor 17, beyond the queue size 16
-avail-idx-jump|available index 17 is more than the queue size 16 ahead of 0
+16|case=desc-beyond-ram|transmitq|descriptor 0: buffer 0x40000000+0x10 is outside the memory table
+16|case=desc-overflow|transmitq|descriptor 0: buffer 0xfffffffffffffff0+0x100 is outside the memory table
+16|case=next-out-of-range|transmitq|descriptor 0 chains to 19, beyond the queue size 16
+16|case=desc-loop|transmitq|descriptor chain from 0 is longer than the queue size 16 (a loop)
+16|case=chain-too-long|transmitq|descriptor chain from 0 is longer than the queue size 16 (a loop)
+16|case=write-only-desc|transmitq|descriptor 0 is device-writable on transmitq
+16|case=head-out-of-range|transmitq|available ring names descriptor 17, beyond the queue size 16
+16|case=avail-idx-jump|transmitq|available index 17 is more than the queue size 16 ahead of 0
+16|case=rx-read-only|receiveq|descriptor 0 is device-readable on receiveq
+16|case=rx-beyond-ram|receiveq|descriptor 0: buffer 0x40000000+0x40 is outside the memory table
+256|case=rx-huge-chain descs=32 len=131076K|receiveq|descriptor chain from 0 holds more than 4 GiB
 CASES
     # A reset without reading Status after the kernel stopped a queue: Status
     # reads 0 (the stale error is drained); QueueReady = 0 detaches the ring.
@@ -329,26 +335,8 @@ $TAIL"
 $LIFECYCLE
 guest: hostile: used 0x00000000
 $TAIL"
-    # Receive buffers, with input waiting in vmm's stdin (a pipe the kernel
-    # reads): the bad ones stop receiveq and take none of it; a zero-length
-    # buffer is used empty and the next takes the input; a 64 MiB chain in
-    # bounds takes it in its first descriptor.
-    printf 'hi\n' > "$T/hi"
-    while IFS='|' read -r cmdline mem kernel_line; do
-        [ -n "$cmdline" ] || continue
-        seen=$(dmesg | wc -l)
-        run hostile-rx --vhost --mem "$mem" --guest "$GUESTS/hostile.elf" --cmdline "$cmdline" < "$T/hi"
-        expect_run hostile-rx "vhost hostile $cmdline: NEEDS_RESET, no input taken" "" "=== Vhost acceleration enabled ===
-$LIFECYCLE
-virtio-mmio: vhost: the kernel stopped a queue (its log says why); device needs reset
-guest: hostile: status 0x0000004f
-$TAIL"
-        check "vhost hostile $cmdline: kernel says why" sh -c "dmesg | tail -n +$((seen + 1)) | grep -qF 'vhost-console: receiveq: $kernel_line; queue stopped'"
-    done <<'CASES'
-case=rx-read-only|16|descriptor 0 is device-readable on receiveq
-case=rx-beyond-ram|16|descriptor 0: buffer 0x40000000+0x40 is outside the memory table
-case=rx-huge-chain descs=32 len=131076K|256|descriptor chain from 0 holds more than 4 GiB
-CASES
+    # Odd but valid receive buffers: a zero-length one is used empty and
+    # the next takes the input; a 64 MiB chain takes it in its first buffer.
     for cmdline in case=rx-zero-length case=rx-huge-chain; do
         run hostile-rx --vhost --guest "$GUESTS/hostile.elf" --cmdline "$cmdline" < "$T/hi"
         expect_run hostile-rx "vhost $cmdline: the input arrives" "hi
@@ -490,9 +478,9 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
     # written out, the worker asleep with nothing pending, the vCPU spinning
     # in the guest, no further kick) and 2 triple-faulted (their rings fully
     # used); with the reader on the same CPU 9 of 9 passed, and so did 8 of
-    # 8 writing to a file (no reader to wake). With
-    # the device-event thread free to run elsewhere a stream triple-faulted
-    # after 0.5-4 MiB in about half the runs, and the same interrupts raised
+    # 8 writing to a file (no reader to wake). With the device-event thread
+    # free to run elsewhere a stream triple-faulted after 0.5-4 MiB in about
+    # half the runs, and the same interrupts raised
     # from a second thread in userspace mode (an experiment) once crashed
     # this VM's own kernel (recursive page faults on the IRET out of a
     # #VMEXIT), and once the vhost echo through a terminal ended this VM
@@ -503,9 +491,9 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
     # One unpinned vhost stream is still run below, and reported.
     for m in user vhost; do
         flag=""
-        pin=""
+        one_cpu=""
         what=linux
-        [ $m = vhost ] && flag=--vhost && what="linux, vhost" && pin=" (on one CPU)" && taskset -p -c 0 $$ > /dev/null
+        [ $m = vhost ] && flag=--vhost && what="linux, vhost" && one_cpu=" (on one CPU)" && taskset -p -c 0 $$ > /dev/null
         timed "$m-marker" "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --cmdline "$LCMD e2e=marker"
         cp "$T/marker.want" "$T/$m-marker.want"
         linux_check "$m-marker" "$what: boots; its hvc0 line reaches stdout byte-exact" out_is "$m-marker"
@@ -528,7 +516,7 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         sum=$(sha256sum < "$T/$m-dd.out" | cut -d' ' -f1)
         rm -f "$T/$m-dd.out"
         dd_ok() { rc_is "$m-dd" 0 && [ "$sum" = "${DD_SHA256:?}" ] && no_notify "$m-dd"; }
-        linux_check "$m-dd" "$what: 64 MiB written to hvc0 arrive byte-exact (sha256)$pin" dd_ok
+        linux_check "$m-dd" "$what: 64 MiB written to hvc0 arrive byte-exact (sha256)$one_cpu" dd_ok
         dd_bench "$m-dd" "$what, EVENT_IDX" 64
         # The same without EVENT_IDX, 16 MiB, for the notification table.
         timed "$m-dd-noevent" "$VMM" $flag --no-event-idx --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
@@ -536,7 +524,7 @@ if [ "$mode" = builtin ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]
         sum=$(sha256sum < "$T/$m-dd-noevent.out" | cut -d' ' -f1)
         rm -f "$T/$m-dd-noevent.out"
         noevent_ok() { rc_is "$m-dd-noevent" 0 && [ "$sum" = "$sum16" ] && no_notify "$m-dd-noevent"; }
-        linux_check "$m-dd-noevent" "$what, --no-event-idx: 16 MiB written to hvc0 arrive byte-exact$pin" noevent_ok
+        linux_check "$m-dd-noevent" "$what, --no-event-idx: 16 MiB written to hvc0 arrive byte-exact$one_cpu" noevent_ok
         dd_bench "$m-dd-noevent" "$what, no EVENT_IDX" 16
 
         # Input round trips: a byte into vmm's stdin, through the guest's

@@ -37,20 +37,23 @@ fn run() -> Result<(), String> {
         return Err("usage: echo_latency [--pty] ROUNDS VMM ARGS...".into());
     };
     let rounds: usize = rounds.parse().map_err(|_| format!("bad ROUNDS {rounds}"))?;
-    let mut command = Command::new(vmm);
-    command.args(vmm_args).stdout(Stdio::piped());
-    let mut input: Box<dyn Write> = if pty {
-        let (master, slave) = open_pty()?;
-        command.stdin(Stdio::from(slave));
-        Box::new(master)
-    } else {
-        command.stdin(Stdio::piped());
-        Box::new(std::io::sink())
+    let (master, stdin) = match pty {
+        true => {
+            let (master, slave) = open_pty()?;
+            (Some(master), Stdio::from(slave))
+        }
+        false => (None, Stdio::piped()),
     };
-    let mut child = command.spawn().map_err(|e| format!("cannot run {vmm}: {e}"))?;
-    if !pty {
-        input = Box::new(child.stdin.take().unwrap());
-    }
+    let mut child = Command::new(vmm)
+        .args(vmm_args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {vmm}: {e}"))?;
+    let mut input: Box<dyn Write> = match master {
+        Some(master) => Box::new(master),
+        None => Box::new(child.stdin.take().unwrap()),
+    };
     let mut output = child.stdout.take().unwrap();
     let mut byte = [0u8; 1];
     let mut line = Vec::new();
@@ -94,23 +97,23 @@ fn run() -> Result<(), String> {
 /// A new pty: its master (ours) and its slave (vmm's stdin).
 fn open_pty() -> Result<(File, File), String> {
     let err = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
-    // SAFETY: plain libc calls on a descriptor this function owns; ptsname_r
-    // writes a NUL-terminated name into the buffer it is given.
-    unsafe {
-        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(err("posix_openpt"));
-        }
-        let master = File::from_raw_fd(fd);
-        if libc::grantpt(fd) != 0 || libc::unlockpt(fd) != 0 {
-            return Err(err("grantpt/unlockpt"));
-        }
-        let mut name = [0 as libc::c_char; 64];
-        if libc::ptsname_r(fd, name.as_mut_ptr(), name.len()) != 0 {
-            return Err(err("ptsname_r"));
-        }
-        let path = CStr::from_ptr(name.as_ptr()).to_string_lossy().into_owned();
-        let slave = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| format!("{path}: {e}"))?;
-        Ok((master, slave))
+    // SAFETY: no pointer arguments; the result is checked.
+    let fd = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(err("posix_openpt"));
     }
+    // SAFETY: a new descriptor that nothing else owns.
+    let master = unsafe { File::from_raw_fd(fd) };
+    let mut name = [0 as libc::c_char; 64];
+    // SAFETY: `fd` is the open master; ptsname_r writes a NUL-terminated
+    // name of at most `name.len()` bytes into `name`.
+    if unsafe {
+        libc::grantpt(fd) != 0 || libc::unlockpt(fd) != 0 || libc::ptsname_r(fd, name.as_mut_ptr(), name.len()) != 0
+    } {
+        return Err(err("grantpt/unlockpt/ptsname_r"));
+    }
+    // SAFETY: NUL-terminated by ptsname_r's success.
+    let path = unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    let slave = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| format!("{path}: {e}"))?;
+    Ok((master, slave))
 }

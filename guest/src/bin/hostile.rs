@@ -82,22 +82,17 @@ fn main(boot: &BootInfo) -> ! {
         }
         // Receive buffers, with input waiting: the device must refuse a
         // device-readable one, one outside RAM and a chain of more than
-        // 4 GiB (`descs=` descriptors, default 16, of `len=` bytes); it uses a zero-length one
-        // with 0 bytes and puts the input in the next; a huge chain in
-        // bounds takes the input in its first descriptor. The guest sends
-        // back what it received.
+        // 4 GiB (`descs=` descriptors, default 16, of `len=` bytes); it
+        // uses a zero-length one with 0 bytes and puts the input in the
+        // next; a huge chain in bounds takes the input in its first
+        // descriptor. The guest sends back what it received.
         b"rx-read-only" => receive(&[desc(SCRATCH, 64, 0, 0)], 1),
         b"rx-beyond-ram" => receive(&[desc(0x4000_0000, 64, W, 0)], 1),
         b"rx-zero-length" => receive(&[desc(SCRATCH, 0, W, 0), desc(SCRATCH, 64, W, 0)], 2),
         b"rx-huge-chain" => {
             let len = boot.param_u32("len").unwrap_or(4 << 20);
             let n = boot.param_u32("descs").unwrap_or(SIZE.into()).clamp(1, MAX_SIZE.into()) as usize;
-            let mut table = [desc(SCRATCH, len, W | VIRTQ_DESC_F_NEXT, 0); MAX_SIZE as usize];
-            for (i, d) in table.iter_mut().enumerate() {
-                d.next = i as u16 + 1;
-            }
-            table[n - 1].flags = W;
-            receive(&table[..n], 1)
+            receive(&linked(desc(SCRATCH, len, W, 0), n)[..n], 1)
         }
         // Queue configuration.
         b"queue-size-zero" => queue_setup(0, true),
@@ -176,6 +171,17 @@ fn desc_ok(flags: u16, next: u16) -> Desc {
     desc(HELLO.as_ptr() as u64, HELLO.len() as u32, flags, next)
 }
 
+/// A descriptor table whose first `n` (1 to MAX_SIZE) entries are copies
+/// of `d` chained in order, the last without NEXT.
+fn linked(d: Desc, n: usize) -> [Desc; MAX_SIZE as usize] {
+    let mut table = [d; MAX_SIZE as usize];
+    for (i, d) in table[..n - 1].iter_mut().enumerate() {
+        d.flags |= VIRTQ_DESC_F_NEXT;
+        d.next = i as u16 + 1;
+    }
+    table
+}
+
 /// Brings the console up, writes `table` into transmitq's descriptor table,
 /// puts `head` in the first avail slot, sets avail.idx to `idx` and notifies.
 fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
@@ -183,15 +189,7 @@ fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
     if console.transmitq.size() != SIZE {
         debug::fail(b"hostile: expected a 16-entry transmitq");
     }
-    let page = TRANSMITQ_PAGE;
-    // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
-    unsafe {
-        for (i, d) in table.iter().enumerate() {
-            core::ptr::write_volatile((page as *mut Desc).add(i), *d);
-        }
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 4) as *mut u16, head);
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, idx);
-    }
+    publish(TRANSMITQ_PAGE, table, &[head], idx);
     DEV.notify(TRANSMITQ);
     wait_for_reset();
     report()
@@ -201,29 +199,18 @@ fn chain(table: &[Desc], head: u16, idx: u16) -> ! {
 /// makes descriptors 0..`chains` available as chain heads and notifies.
 /// Once they are used, sends back what each received; if the device stops
 /// the queue instead, reports the status.
+/// At most two chains.
 fn receive(table: &[Desc], chains: u16) -> ! {
     let mut console = console_sized((table.len() as u16).next_power_of_two().max(SIZE));
     let page = RECEIVEQ_PAGE;
-    // SAFETY: the receiveq page is guest RAM; all offsets stay within it
-    // (at most MAX_SIZE descriptors and avail entries).
-    unsafe {
-        for (i, d) in table.iter().enumerate() {
-            core::ptr::write_volatile((page as *mut Desc).add(i), *d);
-        }
-        for i in 0..chains {
-            core::ptr::write_volatile((page + AVAIL_OFFSET + 4 + 2 * usize::from(i)) as *mut u16, i);
-        }
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, chains);
-    }
+    publish(page, table, &[0, 1][..usize::from(chains)], chains);
     DEV.notify(RECEIVEQ);
-    // SAFETY: the used index, in the receiveq page.
-    let used = || unsafe { core::ptr::read_volatile((page + USED_OFFSET + 2) as *const u16) };
     // Each Status read is an exit: a bounded wait, also for a vhost worker.
     for _ in 0..1_000_000 {
         if DEV.read(mmio::STATUS) & mmio::DEVICE_NEEDS_RESET != 0 {
             report();
         }
-        if used() == chains {
+        if used_idx(page) == chains {
             for i in 0..usize::from(chains) {
                 // SAFETY: used ring element i (id, len), in the receiveq page.
                 let (id, len) = unsafe {
@@ -238,19 +225,36 @@ fn receive(table: &[Desc], chains: u16) -> ! {
         }
     }
     debug::write(b"hostile: receive buffers used ");
-    debug::write_hex(used().into());
+    debug::write_hex(used_idx(page).into());
     debug::fail(b"")
 }
 
 /// Puts `d` at descriptor 0 and makes it available, without a notification.
 fn post(d: Desc) {
-    let page = TRANSMITQ_PAGE;
-    // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
+    publish(TRANSMITQ_PAGE, &[d], &[0], 1);
+}
+
+/// Writes `table` at the start of the descriptor table in the queue page
+/// `page`, `heads` into the first available slots, and avail.idx = `idx`.
+fn publish(page: usize, table: &[Desc], heads: &[u16], idx: u16) {
+    assert!(table.len() <= MAX_SIZE.into() && heads.len() <= MAX_SIZE.into());
+    // SAFETY: the queue pages are guest RAM; a page holds MAX_SIZE
+    // descriptors below AVAIL_OFFSET and MAX_SIZE avail entries after it.
     unsafe {
-        core::ptr::write_volatile(page as *mut Desc, d);
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 4) as *mut u16, 0);
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, 1);
+        for (i, d) in table.iter().enumerate() {
+            core::ptr::write_volatile((page as *mut Desc).add(i), *d);
+        }
+        for (i, &head) in heads.iter().enumerate() {
+            core::ptr::write_volatile((page + AVAIL_OFFSET + 4 + 2 * i) as *mut u16, head);
+        }
+        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, idx);
     }
+}
+
+/// The used index of the queue page `page`.
+fn used_idx(page: usize) -> u16 {
+    // SAFETY: the used index, inside the queue page (guest RAM).
+    unsafe { core::ptr::read_volatile((page + USED_OFFSET + 2) as *const u16) }
 }
 
 /// Gives a device that works asynchronously (vhost) time to act, without
@@ -263,19 +267,9 @@ fn settle() {
 
 fn huge_chain(len: u32) -> ! {
     let _console = console();
-    let page = TRANSMITQ_PAGE;
-    // SAFETY: the transmitq page is guest RAM; all offsets stay within it.
-    unsafe {
-        for i in 0..SIZE {
-            let flags = if i + 1 < SIZE { VIRTQ_DESC_F_NEXT } else { 0 };
-            core::ptr::write_volatile((page as *mut Desc).add(i.into()), desc(0, len, flags, i + 1));
-        }
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 4) as *mut u16, 0);
-        core::ptr::write_volatile((page + AVAIL_OFFSET + 2) as *mut u16, 1);
-    }
+    publish(TRANSMITQ_PAGE, &linked(desc(0, len, 0, 0), SIZE.into())[..SIZE.into()], &[0], 1);
     DEV.notify(TRANSMITQ);
-    // SAFETY: the used index, in the transmitq page.
-    while unsafe { core::ptr::read_volatile((page + USED_OFFSET + 2) as *const u16) } != 1 {
+    while used_idx(TRANSMITQ_PAGE) != 1 {
         core::hint::spin_loop();
     }
     halt()
