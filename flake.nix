@@ -9,6 +9,15 @@
       pkgs = nixpkgs.legacyPackages.${system};
       inherit (pkgs) lib rustPlatform;
 
+      # Cargo.toml's rust-version is the rustc of this pin (nixos-25.11 in
+      # flake.lock: rust_1_91, pkgs/development/compilers/rust/1_91.nix), which
+      # builds vmm and the guests. CI (.ci/rust-version.py) fails when a locked
+      # crate declares a newer one; a pin whose rustc is older than rust-version
+      # fails evaluation here.
+      rustVersion = (lib.importTOML ./Cargo.toml).workspace.package.rust-version;
+      withRustc = lib.throwIfNot (lib.versionAtLeast pkgs.rustc.version rustVersion)
+        "nixpkgs' rustc ${pkgs.rustc.version} is older than the workspace's rust-version ${rustVersion} (Cargo.toml): pin a newer nixpkgs, or lower rust-version and re-lock Cargo.lock";
+
       # The Cargo workspace, without the kernel, docs and build leftovers.
       cargoSrc = lib.fileset.toSource {
         root = ./.;
@@ -48,7 +57,7 @@
           ln -s ${rustPlatform.rustLibSrc} $out/lib/rustlib/src/rust/library
         '';
       };
-      rustcWithLibSrc = pkgs.rustc.override { sysroot = rustSysroot; };
+      rustcWithLibSrc = withRustc (pkgs.rustc.override { sysroot = rustSysroot; });
 
       # The workspace's crates plus those of the library's own Cargo.lock, which
       # rustPlatform.rustVendorSrc (the rustc source's vendor/) holds; a crate
@@ -119,7 +128,7 @@
         dontFixup = true;
       };
 
-      vmm = rustPlatform.buildRustPackage {
+      vmm = withRustc (rustPlatform.buildRustPackage {
         pname = "vmm";
         version = (lib.importTOML ./vmm/Cargo.toml).package.version;
         src = cargoSrc;
@@ -138,7 +147,7 @@
           description = "A small KVM hypervisor with a virtio-mmio console (and vhost-abi, its vhost ABI checks)";
           mainProgram = "vmm";
         };
-      };
+      });
 
       # A lint over the workspace with its vendored crates, as `cargo xtask test` runs it.
       cargoLint = name: tools: command:
@@ -161,6 +170,21 @@
           installPhase = "touch $out";
         };
 
+      # kmod/ uses KBox, KVec and KVVec (rust/kernel/alloc/), kernel::ffi
+      # (rust/ffi.rs, with `long` as isize and `char` as u8) and the rest of the
+      # Rust API of Linux 6.13, which 6.12.y got in 6.12.19: its stable review
+      # (6.12.19-rc1, 10 March 2025) took the 6.13 allocator series ("rust: alloc:
+      # add `Allocator` trait" to "rust: alloc: implement kernel `Vec` type") and
+      # "rust: use custom FFI integer types"; Debian's 6.12.118 has the same
+      # files. This pin (2025-11-30) is months past 6.12.19, and nixpkgs follows
+      # 6.12.y within days of each release; a nixpkgs whose linux_6_12 is older
+      # (the NixOS module takes its user's) fails evaluation here.
+      linux612For = p:
+        let linux = p.linuxKernel.kernels.linux_6_12; in
+        p.lib.throwIfNot (p.lib.versionAtLeast linux.version "6.12.19")
+          "vhost-console needs Linux 6.12.19 or later (KBox, KVVec, kernel::ffi), nixpkgs' linux_6_12 is ${linux.version}"
+          linux;
+
       # Linux 6.12 as nixpkgs configures it, plus kernel/patches/*.patch, kmod/
       # at drivers/vhost_console/ and what the module and the test need (the
       # rest of kernel/config.fragment is tinyconfig's minimum, which the
@@ -174,7 +198,7 @@
         (diff -Nru a b || test $? = 1) > $out
       '';
       kernel =
-        let linux = pkgs.linuxKernel.kernels.linux_6_12; in
+        let linux = linux612For pkgs; in
         linux.override {
           kernelPatches = linux.kernelPatches
             ++ map kernelPatch kernelPatchFiles
@@ -199,7 +223,7 @@
       # headers the module's Rust bindings need) and Rust. KVM selects
       # VHOST_TASK on x86, and nixpkgs builds KVM.
       hostKernelFor = p:
-        let linux = p.linuxKernel.kernels.linux_6_12; in
+        let linux = linux612For p; in
         linux.override {
           kernelPatches = linux.kernelPatches
             ++ [ (kernelPatch "0001-rust-bindings-headers-for-vhost-console.patch") ];
