@@ -8,13 +8,18 @@
 //! live there), then 8-byte records: `op, arg, offset (u16), value (u32)`.
 //! op % 4: 0 read, 1 write (width 1 << (arg % 4) bytes, at `offset` in the
 //! 4 KiB register window), 2 store `value` at guest address `offset` (u32),
-//! 3 resume pending work.
+//! 3 resume pending work and take the device's news (output room: the
+//! output is never drained, so a full one keeps transmitq stalled).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::sync::Arc;
+
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vmm::output::Output;
 use vmm::virtio::console::Console;
 use vmm::virtio::mmio::MmioTransport;
+use vmm::virtio::IrqTrigger;
 
 /// Guest RAM: small, so random addresses often land inside it.
 const RAM: usize = 0x1_0000;
@@ -23,8 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
     let (image, ops) = data.split_at(data.len().min(4096));
     mem.write_slice(image, GuestAddress(0x1000)).unwrap();
-    let out = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
-    let mut t = MmioTransport::new(Console::new(out));
+    // Never started: deterministic, and small enough to fill.
+    let out = Output::new("fuzz", 64 << 10).unwrap();
+    let mut t = MmioTransport::new(Box::new(Console::new(out)), Arc::new(IrqTrigger::new(None)));
     for op in ops.chunks_exact(8) {
         let offset = u16::from_le_bytes([op[2], op[3]]);
         let value = u32::from_le_bytes([op[4], op[5], op[6], op[7]]);
@@ -45,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 if t.has_pending_work() {
                     t.resume(&mem);
                 }
+                t.take_news(&mem);
             }
         }
     }

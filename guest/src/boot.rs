@@ -135,26 +135,42 @@ impl BootInfo {
         })
     }
 
-    /// A decimal `key=N` parameter, with an optional K or M suffix (KiB, MiB).
+    /// A decimal `key=N` parameter, with an optional K or M suffix (KiB,
+    /// MiB); None if absent. A value that is no such number ends the guest
+    /// with a message: a parameter the user gave is never ignored.
     pub fn param_u32(&self, key: &str) -> Option<u32> {
         let v = self.param(key)?;
-        let (digits, scale) = match v.last()? {
-            b'K' => (&v[..v.len() - 1], 1 << 10),
-            b'M' => (&v[..v.len() - 1], 1 << 20),
-            _ => (v, 1),
-        };
-        if digits.is_empty() {
+        match parse_size(v) {
+            Some(n) => Some(n),
+            None => {
+                crate::debug::write(b"bad parameter ");
+                crate::debug::write(key.as_bytes());
+                crate::debug::write(b"=");
+                crate::debug::write(v);
+                crate::debug::fail(b" (a decimal number, with K or M for KiB or MiB, below 4G)")
+            }
+        }
+    }
+}
+
+/// `N`, `NK` or `NM`, as a u32.
+fn parse_size(v: &[u8]) -> Option<u32> {
+    let (digits, scale) = match v.last()? {
+        b'K' => (&v[..v.len() - 1], 1 << 10),
+        b'M' => (&v[..v.len() - 1], 1 << 20),
+        _ => (v, 1),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
             return None;
         }
-        let mut n: u32 = 0;
-        for &d in digits {
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            n = n.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
-        }
-        n.checked_mul(scale)
+        n = n.checked_mul(10)?.checked_add(u32::from(d - b'0'))?;
     }
+    n.checked_mul(scale)
 }
 
 /// A decimal or `0x` hexadecimal number.

@@ -1,71 +1,91 @@
-//! The console's input: a thread reads the VMM's stdin (or any file) and
-//! hands the bytes to the device as it has room, which gives them to the
-//! driver's receive buffers or holds them until the driver posts some.
+//! The console's input: the VMM's stdin (or any file), read when the event
+//! loop finds it readable and handed to the console as it has room; the
+//! device gives it to the driver's receive buffers or holds it until the
+//! driver posts some. On a terminal in raw mode, Ctrl-A x quits.
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::os::fd::{AsRawFd, RawFd};
 
-use crate::bus::VirtioSlot;
 use crate::terminal::Escape;
 use crate::virtio::console::RECEIVEQ_INDEX;
-use crate::virtio::VirtioDevice;
+use crate::vm::VirtioMmio;
 use crate::warn;
 
-/// Why the reader stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
-    /// End of input, or an error reading it (logged): the guest gets no more.
-    Eof,
-    /// The terminal's escape sequence (Ctrl-A x): the user quits.
-    Quit,
-    /// `stop` was set.
-    Stopped,
+/// Where the console's input comes from.
+pub struct Input {
+    pub file: File,
+    /// A terminal in raw mode: its Ctrl-A x quits.
+    pub escape: bool,
 }
 
-/// Reads `input` until it ends or `stop` is set. On a terminal (`terminal`),
-/// in raw mode, Ctrl-A x quits and Ctrl-A Ctrl-A sends a Ctrl-A.
-pub fn read<D: VirtioDevice>(console: &Mutex<VirtioSlot<D>>, input: File, terminal: bool, stop: &AtomicBool) -> End {
-    let mut escape = Escape::default();
-    let mut buf = [0u8; 4096];
-    let mut pending: Vec<u8> = Vec::new();
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return End::Stopped;
-        }
-        if pending.is_empty() {
-            let mut pfd = libc::pollfd { fd: input.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one live pollfd. A timeout, so that `stop` is seen.
-            if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
-                continue;
-            }
-            let n = match (&input).read(&mut buf) {
-                Ok(0) => return End::Eof,
+/// What the last step of the input did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Handed over, or nothing to read now.
+    Fed,
+    /// The device had no room for all of it: try again later, and do not
+    /// read more meanwhile.
+    Held,
+    /// End of input, or an error reading it (logged): the guest gets no more.
+    Ended,
+    /// The terminal's escape sequence (Ctrl-A x): the user quits.
+    Quit,
+}
+
+pub struct InputState {
+    input: Input,
+    escape: Escape,
+    /// Read but not yet taken by the device.
+    pending: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl InputState {
+    pub fn new(input: Input) -> Self {
+        InputState { input, escape: Escape::default(), pending: Vec::new(), buf: vec![0; 4096] }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.input.file.as_raw_fd()
+    }
+
+    /// Whether bytes wait for room in the device.
+    pub fn held(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Reads once (unless bytes are still held) and hands what it has to the
+    /// console. Called when the file is readable, or always is (a regular
+    /// file), or when held bytes may find room now.
+    pub fn step(&mut self, console: &VirtioMmio) -> Step {
+        if self.pending.is_empty() {
+            let n = match (&self.input.file).read(&mut self.buf) {
+                Ok(0) => return Step::Ended,
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Step::Fed
+                }
                 Err(e) => {
                     warn!("console input: {e}; no more input");
-                    return End::Eof;
+                    return Step::Ended;
                 }
             };
-            if !terminal {
-                pending.extend_from_slice(&buf[..n]);
-            } else if escape.filter(&buf[..n], &mut pending) {
-                return End::Quit;
+            if !self.input.escape {
+                self.pending.extend_from_slice(&self.buf[..n]);
+            } else if self.escape.filter(&self.buf[..n], &mut self.pending) {
+                return Step::Quit;
             }
         }
-        let mut slot = console.lock().expect("console lock");
-        let taken = slot.transport.device_mut().input(&pending);
-        pending.drain(..taken);
-        let mem = slot.mem.clone();
-        slot.transport.process(RECEIVEQ_INDEX, &mem);
-        drop(slot);
-        if !pending.is_empty() {
-            // The guest has not taken what it has: wait for room.
-            std::thread::sleep(Duration::from_millis(5));
+        let mut slot = console.lock();
+        let taken = slot.transport.device_mut().input(&self.pending);
+        self.pending.drain(..taken);
+        let slot = &mut *slot;
+        slot.transport.process(RECEIVEQ_INDEX, &slot.mem);
+        if self.pending.is_empty() {
+            Step::Fed
+        } else {
+            Step::Held
         }
     }
 }

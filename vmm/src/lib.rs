@@ -1,15 +1,17 @@
-//! A small KVM hypervisor: one vCPU, flat RAM, an ELF guest entered in 32-bit
-//! protected mode or long mode, and a VirtIO 1.x console on virtio-mmio.
+//! A small KVM hypervisor: one VM core (`vm`, `vcpu`, `event_loop`) that runs
+//! bare-metal ELF guests and boots Linux (`x86`), with VirtIO 1.x devices on
+//! virtio-mmio (`virtio`), processed in the VMM or in the kernel (vhost).
 
-pub mod boot;
 pub mod bus;
 pub mod devices;
+pub mod event_loop;
 pub mod input;
-pub mod loader;
-pub mod machine;
+pub mod kick;
+pub mod log;
+pub mod output;
 pub mod stats;
 pub mod terminal;
-pub mod timer;
+pub mod vcpu;
 pub mod virtio;
 pub mod vm;
 pub mod x86;
@@ -24,8 +26,8 @@ static WARNINGS: AtomicU32 = AtomicU32::new(0);
 /// Prints one warning line on stderr, up to `WARNING_LIMIT` per run.
 pub fn warning(args: std::fmt::Arguments) {
     match WARNINGS.fetch_add(1, Ordering::Relaxed) {
-        n if n < WARNING_LIMIT => eprintln!("{args}"),
-        WARNING_LIMIT => eprintln!("vmm: more than {WARNING_LIMIT} warnings; suppressing the rest"),
+        n if n < WARNING_LIMIT => log::line(args),
+        WARNING_LIMIT => log::line(format_args!("vmm: more than {WARNING_LIMIT} warnings; suppressing the rest")),
         _ => {}
     }
 }

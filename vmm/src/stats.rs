@@ -34,6 +34,17 @@ pub fn peak_rss_kib() -> Option<u64> {
 }
 
 impl Stats {
+    /// Adds a vCPU's exit counts.
+    pub fn add_exits(&mut self, other: &Stats) {
+        self.exits_mmio += other.exits_mmio;
+        self.exits_io += other.exits_io;
+        self.exits_hlt += other.exits_hlt;
+        self.exits_other += other.exits_other;
+        self.mmio_reads += other.mmio_reads;
+        self.mmio_writes += other.mmio_writes;
+        self.interrupts += other.interrupts;
+    }
+
     /// Exits to userspace, of every reason.
     pub fn exits(&self) -> u64 {
         self.exits_mmio + self.exits_io + self.exits_hlt + self.exits_other

@@ -1,359 +1,626 @@
-//! The bare-metal virtual machine: KVM objects, guest RAM, the console on
-//! virtio-mmio, and the vCPU loop that runs until the guest halts.
+//! One VM for every guest: the KVM objects, guest RAM, the buses and their
+//! devices, and the vCPUs; `run` starts a thread per vCPU and serves the
+//! devices' events on the calling thread (`event_loop`) until the VM stops.
 //!
-//! There is no interrupt controller (with KVM's in-kernel irqchip a HLT
-//! would no longer exit, and the original's `[KVM_EXIT_HLT: ...]` line could
-//! not be printed): the console's line is a flag, injected with
-//! KVM_INTERRUPT at `CONSOLE_VECTOR` when the guest can take it, as QEMU does
-//! with a userspace irqchip. A HLT with interrupts disabled ends the run; a
-//! HLT with interrupts enabled waits for the next interrupt: from the input
-//! thread, or from the kernel's call eventfd in vhost mode.
+//! What differs between the two kinds of guest is the platform (`x86`):
+//! - a bare-metal ELF gets one vCPU, RAM below its console's window, no
+//!   interrupt controller (HLT must come out to the VMM: the original demo's
+//!   `[KVM_EXIT_HLT: ...]` line), its console's interrupt injected by the
+//!   vCPU loop at a fixed vector, and the debug port;
+//! - a Linux kernel gets the in-kernel irqchip and PIT, RAM around the
+//!   32-bit device hole, the PC's legacy devices (COM1, CMOS, i8042, the
+//!   ACPI power-off port), ACPI tables or an MP table, and its devices named
+//!   on the command line when ACPI is off.
 
-use std::fs::File;
-use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use kvm_bindings::{kvm_interrupt, kvm_userspace_memory_region, KVMIO, KVM_INTERNAL_ERROR_EMULATION};
-use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use kvm_bindings::{kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY};
+use kvm_ioctls::{Kvm, VmFd};
 use thiserror::Error;
-use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
-use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
+use vm_device::bus::{PioAddress, PioRange};
+use vm_device::device_manager::{IoManager, PioManager};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use vm_device::bus::{MmioAddress, PioAddress, PioRange};
-use vm_device::device_manager::{IoManager, MmioManager, PioManager};
-
-use crate::boot;
 use crate::bus::{self, VirtioSlot};
+use crate::devices::acpi_pm::{AcpiPm, ACPI_PM_BASE, ACPI_PM_LEN};
+use crate::devices::cmos::{Cmos, CMOS_BASE, CMOS_LEN};
 use crate::devices::debug_port::{DebugPort, DEBUG_PORT};
-use crate::devices::irq::PendingIrq;
-use crate::input;
-use crate::loader::{self, LoadError};
+use crate::devices::i8042::{I8042, I8042_BASE, I8042_LEN};
+use crate::devices::irq::{GsiLine, InjectedLine};
+use crate::devices::power::{PowerLine, PowerRequest};
+use crate::devices::serial::{SerialPort, COM1_BASE, COM1_LEN};
+use crate::event_loop::{self, Signals};
+use crate::input::Input;
+use crate::kick;
 use crate::stats::Stats;
-use crate::timer::KickTimer;
+use crate::vcpu::Vcpu;
+use crate::virtio::console::Console;
 use crate::virtio::mmio::{Lifecycle, MmioTransport};
-use crate::virtio::vhost_console::VhostError;
-use crate::virtio::VirtioDevice;
-use crate::warn;
+use crate::virtio::vhost_console::{self, VhostConsole, VhostError};
+use crate::virtio::{Interrupt, IrqTrigger, VirtioDevice};
+use crate::x86::elf::LoadError;
+use crate::x86::layout::{self, MmioSlot, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, SERIAL_IRQ};
+use crate::x86::linux::{self, KernelError};
+use crate::x86::{acpi, boot, cpuid, elf, mptable, regs};
 
-/// Where the console's register window sits; RAM ends below it.
-pub const CONSOLE_MMIO_BASE: u64 = 0x1000_0000;
-pub const MAX_MEM_MIB: u32 = (CONSOLE_MMIO_BASE >> 20) as u32;
-/// The vector the console's interrupt arrives on (the guests' IDT has its
-/// gate there: guest/src/interrupt.rs).
-pub const CONSOLE_VECTOR: u32 = 0x20;
+/// What runs in the VM.
+pub enum Guest<'a> {
+    /// A bare-metal ELF image (i386 or x86-64), entered through PVH.
+    BareMetal { image: &'a [u8] },
+    /// A Linux kernel (bzImage, or an ELF vmlinux with a PVH note).
+    Linux { kernel: &'a Path, initrd: Option<&'a Path>, cpus: u8 },
+}
 
-ioctl_iow_nr!(KVM_INTERRUPT, KVMIO, 0x86, kvm_interrupt);
+/// Where the console's queues are processed.
+pub enum ConsoleBackend {
+    /// In the VMM: each QueueNotify exits to a vCPU thread here.
+    Userspace,
+    /// In the kernel (/dev/vhost-console): QueueNotify kicks an ioeventfd.
+    Vhost { poll_us: u32, input: vhost_console::Input },
+}
+
+/// What a VM needs.
+pub struct Config<'a> {
+    pub guest: Guest<'a>,
+    pub mem_mib: u64,
+    /// The guest's command line: the bare-metal guest's (PVH start_info), or
+    /// the kernel's as the user gave it (`x86::linux::cmdline` adds the VMM's
+    /// part).
+    pub cmdline: &'a str,
+    pub console: ConsoleBackend,
+    /// Where the console's bytes go (started by the caller once the VM is
+    /// built).
+    pub console_out: crate::output::Output,
+    /// Linux: where COM1 writes.
+    pub serial: Box<dyn Write + Send>,
+    /// Told the console's lifecycle lines.
+    pub lifecycle: Option<Lifecycle>,
+    /// Console features not offered to the driver.
+    pub withheld_features: u64,
+}
+
+/// How a run ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// HLT with interrupts disabled: the bare-metal program is done.
+    Halted,
+    /// A bare-metal guest asleep with nothing left that could wake it: its
+    /// input ended and no device has work.
+    Idle,
+    /// The guest asked for a reset (reboot).
+    Reset,
+    /// The guest powered off (ACPI S5, or KVM's system event).
+    PowerOff,
+    /// The user typed the escape (Ctrl-A x).
+    Quit,
+}
 
 #[derive(Debug, Error)]
 pub enum VmError {
-    #[error(
-        "--mem must be from 1 to {MAX_MEM_MIB} MiB (RAM ends below the virtio-mmio window at {CONSOLE_MMIO_BASE:#x})"
-    )]
-    MemSize,
-    #[error("cannot open /dev/kvm: {0}")]
-    OpenKvm(kvm_ioctls::Error),
+    #[error("--mem must be from {0} to {1} MiB{2}")]
+    MemSize(u64, u64, &'static str),
+    #[error("--mem {0} MiB is more than this host's memory ({1} MiB)")]
+    MemHost(u64, u64),
+    #[error("--cpus must be from 1 to {}", mptable::MAX_CPUS)]
+    Cpus,
+    #[error("cannot open /dev/kvm: {0}{1}")]
+    OpenKvm(kvm_ioctls::Error, &'static str),
     #[error("KVM: {0}: {1}")]
     Kvm(&'static str, kvm_ioctls::Error),
     #[error("cannot allocate {0} MiB of guest RAM")]
-    Memory(u32),
+    Memory(u64),
     #[error("guest image: {0}")]
     Load(#[from] LoadError),
     #[error("guest image is larger ({size} bytes) than guest RAM ({ram} bytes); raise --mem")]
     ImageTooLarge { size: u64, ram: u64 },
     #[error("boot setup: {0}")]
     Boot(#[from] boot::BootError),
-    #[error("the guest shut down (triple fault) at rip {0:#x}")]
-    Shutdown(u64),
-    #[error("KVM could not run the guest (internal error, suberror {0}){1}")]
-    Internal(u32, &'static str),
-    #[error("KVM could not enter the guest (hardware entry failure {0:#x})")]
-    FailEntry(u64),
-    #[error("unexpected vCPU exit: {0}")]
-    UnexpectedExit(String),
+    #[error("{0}")]
+    Kernel(#[from] KernelError),
+    #[error("{0}")]
+    MpTable(#[from] mptable::MpTableError),
+    #[error("ACPI tables: {0}")]
+    Acpi(#[from] acpi::AcpiError),
+    #[error("setting up the devices: {0}")]
+    Devices(String),
     #[error("{0}")]
     Vhost(#[from] VhostError),
-    #[error("cannot create the vCPU kick timer: {0}")]
-    Timer(std::io::Error),
-    #[error("setting up the bus: {0}")]
-    Bus(vm_device::bus::Error),
-    #[error("cannot set up the console's interrupt: {0}")]
-    Irq(std::io::Error),
+    #[error("the guest shut down (triple fault) on vCPU {0} at rip {1:#x}")]
+    TripleFault(usize, u64),
+    #[error("KVM could not run vCPU {0} (internal error, suberror {1}){2}")]
+    Internal(usize, u32, &'static str),
+    #[error("KVM could not enter vCPU {0} (hardware entry failure {1:#x})")]
+    FailEntry(usize, u64),
+    #[error("unexpected exit on vCPU {0}: {1}")]
+    UnexpectedExit(usize, String),
     #[error("KVM_INTERRUPT failed: {0}")]
     Inject(std::io::Error),
-    #[error("waiting for the guest's next interrupt failed: {0}")]
-    Wait(std::io::Error),
+    #[error("stopped by {0}")]
+    Signal(&'static str),
+    #[error("the guest kernel panicked (it asked for a warm reset: reboot=panic_w)")]
+    GuestPanic,
+    #[error("{0}")]
+    Output(String),
+    #[error("{0}")]
+    Thread(String),
 }
 
-/// How a run ended well.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Halt {
-    /// HLT with interrupts disabled: the program is done.
-    Halted,
-    /// HLT with interrupts enabled, and nothing left that could interrupt
-    /// it: its input ended and no device has work.
-    Idle,
+/// Why the VM stops: the first reason given wins.
+pub struct Stop {
+    flag: AtomicBool,
+    fd: EventFd,
+    outcome: Mutex<Option<Result<Exit, VmError>>>,
 }
 
-/// How soon a queue that stopped at its budget runs again, if the guest
-/// makes no exit before.
-const RESUME_DELAY: std::time::Duration = std::time::Duration::from_micros(100);
+impl Stop {
+    fn new() -> std::io::Result<Self> {
+        Ok(Stop { flag: AtomicBool::new(false), fd: EventFd::new(EFD_NONBLOCK)?, outcome: Mutex::new(None) })
+    }
 
-/// What a run needs.
-pub struct Config<'a> {
-    /// The guest ELF image.
-    pub image: &'a [u8],
-    pub mem_mib: u32,
-    pub cmdline: &'a str,
-    /// Told the console's lifecycle lines.
-    pub lifecycle: Option<Lifecycle>,
-    /// The console's input (the VMM's stdin), read by a thread of its own.
-    pub input: Option<File>,
-    /// Console features not offered to the driver.
-    pub withheld_features: u64,
-}
-
-pub struct Vm<D: VirtioDevice + Send + 'static> {
-    // Kept open for the VM's lifetime.
-    _kvm: Kvm,
-    _vm: VmFd,
-    vcpu: VcpuFd,
-    /// The console's window and the debug port.
-    io: IoManager,
-    console: Arc<Mutex<VirtioSlot<D>>>,
-    debug: Arc<Mutex<DebugPort>>,
-    irq: PendingIrq,
-    input: Option<File>,
-    /// Set by the input thread when its input ended.
-    input_done: Arc<AtomicBool>,
-    stats: Stats,
-}
-
-impl<D: VirtioDevice + Send + 'static> Vm<D> {
-    /// Creates the VM, loads the image and sets up the vCPU to enter it;
-    /// `console` makes the console device once guest RAM exists.
-    pub fn new(
-        config: Config,
-        console: impl FnOnce(&VmFd, &GuestMemoryMmap) -> Result<D, VmError>,
-    ) -> Result<Self, VmError> {
-        if config.mem_mib == 0 || config.mem_mib > MAX_MEM_MIB {
-            return Err(VmError::MemSize);
+    /// Records why the VM ends, unless a reason was recorded before, and
+    /// tells every thread.
+    pub fn finish(&self, outcome: Result<Exit, VmError>) {
+        let mut slot = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(outcome);
         }
-        let ram = u64::from(config.mem_mib) << 20;
-        if config.image.len() as u64 > ram {
-            return Err(VmError::ImageTooLarge { size: config.image.len() as u64, ram });
-        }
-        let kvm = Kvm::new().map_err(VmError::OpenKvm)?;
-        let vm = kvm.create_vm().map_err(|e| VmError::Kvm("create VM", e))?;
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), ram as usize)])
-            .map_err(|_| VmError::Memory(config.mem_mib))?;
-        let host = mem
-            .iter()
-            .next()
-            .and_then(|r| r.get_host_address(MemoryRegionAddress(0)).ok())
-            .ok_or(VmError::Memory(config.mem_mib))?;
-        let region = kvm_userspace_memory_region {
-            slot: 0,
-            guest_phys_addr: 0,
-            memory_size: ram,
-            userspace_addr: host as u64,
-            flags: 0,
-        };
-        // SAFETY: the region is a live mapping of `ram` bytes that `mem` owns
-        // and keeps for as long as the VM (both live in the returned Vm).
-        unsafe { vm.set_user_memory_region(region) }.map_err(|e| VmError::Kvm("set memory region", e))?;
+        drop(slot);
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.fd.write(1);
+    }
 
-        let image = loader::load(config.image, &mem, ram)?;
-        let vcpu = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
-        boot::setup(&kvm, &vcpu, &mem, ram, image.mode, image.entry, config.cmdline)?;
-        let mut transport = MmioTransport::new(console(&vm, &mem)?);
-        transport.withhold_features(config.withheld_features);
-        if let Some(f) = config.lifecycle {
-            transport.set_lifecycle(f);
-        }
-        let irq = PendingIrq::new().map_err(VmError::Irq)?;
-        transport.set_interrupt(Box::new(irq.clone()));
-        let mut io = IoManager::new();
-        let console = bus::add_virtio(&mut io, CONSOLE_MMIO_BASE, transport, &mem).map_err(VmError::Bus)?;
-        let debug = Arc::new(Mutex::new(DebugPort::default()));
-        io.register_pio(PioRange::new(PioAddress(DEBUG_PORT), 1).map_err(VmError::Bus)?, debug.clone())
-            .map_err(VmError::Bus)?;
-        Ok(Vm {
-            _kvm: kvm,
-            _vm: vm,
-            vcpu,
-            io,
-            console,
-            debug,
-            irq,
-            input: config.input,
-            input_done: Arc::new(AtomicBool::new(true)),
-            stats: Stats::default(),
+    pub fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Readable once the VM stops.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
+    fn take(&self) -> Option<Result<Exit, VmError>> {
+        self.outcome.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// A virtio-mmio device of the VM: where it is, and its transport.
+pub struct VirtioMmio {
+    pub slot: MmioSlot,
+    pub device: Arc<Mutex<VirtioSlot>>,
+    /// InterruptStatus and the line, raised without the transport's lock.
+    pub irq: Arc<IrqTrigger>,
+}
+
+impl VirtioMmio {
+    pub fn lock(&self) -> MutexGuard<'_, VirtioSlot> {
+        // A thread that panicked holding the lock leaves a transport whose
+        // state is still consistent between register accesses.
+        self.device.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What the vCPU threads and the event loop share.
+pub struct Shared {
+    pub io: IoManager,
+    pub mem: GuestMemoryMmap,
+    /// The virtio devices; the console first.
+    pub virtio: Vec<VirtioMmio>,
+    pub stop: Stop,
+    power: PowerLine,
+    /// The bare-metal guests' sleep ends when nothing can wake them: the
+    /// event loop sets this when their input ended.
+    input_done: AtomicBool,
+    /// The line a bare-metal guest's HLT waits on.
+    pub injected: Option<Arc<InjectedLine>>,
+    debug: Option<Arc<Mutex<DebugPort>>>,
+    /// Used-buffer signals of devices whose queues run in the kernel.
+    pub calls: AtomicU64,
+    /// Signalled by a transport whose queue stopped at its budget.
+    pub requeue: Arc<EventFd>,
+}
+
+impl Shared {
+    /// What a port write asked the platform for, as how the VM ends: a reset
+    /// is a panic if the kernel asked for a warm one (see
+    /// `x86::linux::cmdline`).
+    pub fn power_request(&self) -> Option<Result<Exit, VmError>> {
+        Some(match self.power.take()? {
+            PowerRequest::PowerOff => Ok(Exit::PowerOff),
+            PowerRequest::Reset => match self.mem.read_obj::<u16>(GuestAddress(linux::BDA_RESET_FLAG)) {
+                Ok(linux::WARM_RESET) => Err(VmError::GuestPanic),
+                _ => Ok(Exit::Reset),
+            },
         })
     }
 
-    /// Runs the vCPU until the guest halts.
-    pub fn run(&mut self) -> Result<Halt, VmError> {
-        // The input thread is not joined: a read may block on a terminal,
-        // and it holds no lock then. It ends with the process.
-        if let Some(input) = self.input.take() {
-            self.input_done.store(false, Ordering::SeqCst);
-            let (console, done, irq) = (self.console.clone(), self.input_done.clone(), self.irq.clone());
-            std::thread::Builder::new()
-                .name("console-input".into())
-                .spawn(move || {
-                    input::read(&console, input, false, &AtomicBool::new(false));
-                    done.store(true, Ordering::SeqCst);
-                    irq.wake();
-                })
-                .map_err(VmError::Wait)?;
-        }
-        // Made on first use, on this (the vCPU's) thread.
-        let mut kick: Option<KickTimer> = None;
-        loop {
-            if kick.is_some() {
-                // A kick that ended the last KVM_RUN is used up.
-                self.vcpu.set_kvm_immediate_exit(0);
-            }
-            // Any exit is a chance to go on with queue work; the timer makes sure of one.
-            if self.console.lock().expect("console lock").resume() {
-                if kick.is_none() {
-                    kick = Some(KickTimer::new(&mut self.vcpu).map_err(VmError::Timer)?);
-                }
-                kick.as_ref().expect("made above").arm(RESUME_DELAY);
-            }
-            self.inject()?;
-            match self.vcpu.run() {
-                Ok(VcpuExit::MmioRead(addr, data)) => {
-                    self.stats.exits_mmio += 1;
-                    self.stats.mmio_reads += 1;
-                    if self.io.mmio_read(MmioAddress(addr), data).is_err() {
-                        warn!("mmio: {}-byte read at {addr:#x} outside any device; reads as 0", data.len());
-                        data.fill(0);
-                    }
-                }
-                Ok(VcpuExit::MmioWrite(addr, data)) => {
-                    self.stats.exits_mmio += 1;
-                    self.stats.mmio_writes += 1;
-                    if self.io.mmio_write(MmioAddress(addr), data).is_err() {
-                        warn!("mmio: {}-byte write at {addr:#x} outside any device ignored", data.len());
-                    }
-                }
-                Ok(VcpuExit::IoOut(port, data)) => {
-                    self.stats.exits_io += 1;
-                    if self.io.pio_write(PioAddress(port), data).is_err() {
-                        warn!("io: write to port {port:#x} ignored");
-                    }
-                }
-                Ok(VcpuExit::IoIn(port, data)) => {
-                    self.stats.exits_io += 1;
-                    if self.io.pio_read(PioAddress(port), data).is_err() {
-                        warn!("io: read from port {port:#x}; reads as all ones");
-                        data.fill(0xff);
-                    }
-                }
-                Ok(VcpuExit::Hlt) => {
-                    self.stats.exits_hlt += 1;
-                    let waits = self.vcpu.get_kvm_run().if_flag != 0;
-                    if !waits || !self.wait_for_interrupt()? {
-                        self.debug.lock().expect("debug port lock").flush();
-                        return Ok(if waits { Halt::Idle } else { Halt::Halted });
-                    }
-                }
-                // The guest can take the pending interrupt now.
-                Ok(VcpuExit::IrqWindowOpen) => self.stats.exits_other += 1,
-                Ok(exit) => {
-                    self.stats.exits_other += 1;
-                    let err = match exit {
-                        VcpuExit::Shutdown => VmError::Shutdown(self.vcpu.get_regs().map_or(0, |r| r.rip)),
-                        VcpuExit::InternalError => {
-                            // SAFETY: on KVM_EXIT_INTERNAL_ERROR the kernel filled
-                            // the `internal` member of the exit union.
-                            let suberror = unsafe { self.vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
-                            let hint = if suberror == KVM_INTERNAL_ERROR_EMULATION {
-                                ": an instruction it cannot emulate (guests must be soft-float, no SSE)"
-                            } else {
-                                ""
-                            };
-                            VmError::Internal(suberror, hint)
-                        }
-                        VcpuExit::FailEntry(reason, _cpu) => VmError::FailEntry(reason),
-                        other => VmError::UnexpectedExit(format!("{other:?}")),
-                    };
-                    self.debug.lock().expect("debug port lock").flush();
-                    return Err(err);
-                }
-                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {}
-                Err(e) => return Err(VmError::Kvm("run vCPU", e)),
-            }
+    pub fn input_done(&self) -> bool {
+        self.input_done.load(Ordering::SeqCst)
+    }
+
+    /// The guest gets no more input; a sleeping bare-metal guest looks
+    /// whether anything else can still wake it.
+    pub fn end_input(&self) {
+        self.input_done.store(true, Ordering::SeqCst);
+        if let Some(line) = &self.injected {
+            line.wake();
         }
     }
 
-    /// Injects the console's interrupt if it is pending and the guest can
-    /// take it; else asks KVM to exit as soon as it can (QEMU's
-    /// kvm_arch_pre_run). The flags are those of the last exit.
-    fn inject(&mut self) -> Result<(), VmError> {
-        if !self.irq.is_pending() {
-            return Ok(());
-        }
-        let run = self.vcpu.get_kvm_run();
-        if run.ready_for_interrupt_injection != 0 && run.if_flag != 0 {
-            run.request_interrupt_window = 0;
-            self.irq.clear();
-            let irq = kvm_interrupt { irq: CONSOLE_VECTOR };
-            // SAFETY: a vCPU fd and a live kvm_interrupt; the result is checked.
-            if unsafe { ioctl_with_ref(&self.vcpu, KVM_INTERRUPT(), &irq) } < 0 {
-                return Err(VmError::Inject(std::io::Error::last_os_error()));
-            }
-            self.stats.interrupts += 1;
-        } else {
-            run.request_interrupt_window = 1;
-        }
-        Ok(())
+    /// Whether no device can interrupt the guest any more on its own.
+    pub fn idle(&self) -> bool {
+        self.virtio.iter().all(|v| {
+            let slot = v.lock();
+            slot.transport.idle(&slot.mem)
+        })
     }
+}
 
-    /// The guest halted with interrupts enabled: it sleeps until its next
-    /// interrupt. Returns once one is pending, or false when none can come:
-    /// no device can raise one on its own, no queue has work left, and the
-    /// input ended.
-    fn wait_for_interrupt(&mut self) -> Result<bool, VmError> {
-        loop {
-            let mut slot = self.console.lock().expect("console lock");
-            slot.transport.poll_device();
-            let more = slot.resume();
-            let mut fds: Vec<RawFd> = slot.transport.device().event_fds();
-            drop(slot);
-            if self.irq.is_pending() {
-                return Ok(true);
-            }
-            if fds.is_empty() && !more && self.input_done.load(Ordering::SeqCst) {
-                return Ok(false);
-            }
-            fds.push(self.irq.wake_fd());
-            let mut pfds: Vec<libc::pollfd> =
-                fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
-            // A queue with work left runs again soon, as in `run`.
-            let timeout = if more { RESUME_DELAY.as_millis().max(1) as i32 } else { -1 };
-            // SAFETY: live pollfds, their count.
-            if unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout) } < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(VmError::Wait(e));
-                }
-            }
-            self.irq.drain();
-        }
-    }
+/// How a run went.
+pub struct Outcome {
+    pub result: Result<Exit, VmError>,
+    pub stats: Stats,
+    /// Device failures (DEVICE_NEEDS_RESET) during the run, by device name.
+    pub device_failures: Vec<(&'static str, u64)>,
+    /// The bare-metal guest reported a failure on its debug port.
+    pub guest_failed: bool,
+}
 
-    pub fn stats(&mut self) -> Stats {
-        let mut slot = self.console.lock().expect("console lock");
-        let mut stats = Stats {
-            notifications: slot.transport.notifications,
-            used_notifications: slot.transport.used_notifications,
-            peak_rss_kib: crate::stats::peak_rss_kib(),
-            ..self.stats.clone()
+pub struct Vm {
+    _kvm: Kvm,
+    _fd: Arc<VmFd>,
+    vcpus: Vec<Vcpu>,
+    shared: Arc<Shared>,
+}
+
+/// Where a virtio device goes: the buses, and what its transport signals.
+struct Bus<'a> {
+    mem: &'a GuestMemoryMmap,
+    io: &'a mut IoManager,
+    requeue: &'a Arc<EventFd>,
+}
+
+/// The host's memory in MiB (MemTotal), if /proc tells it.
+fn host_memory_mib() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 =
+        meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?.trim().parse().ok())?;
+    Some(kib >> 10)
+}
+
+fn open_kvm() -> Result<Kvm, VmError> {
+    Kvm::new().map_err(|e| {
+        let hint = match e.errno() {
+            libc::EACCES | libc::EPERM => " (join the kvm group: sudo usermod -aG kvm $USER, then log in again)",
+            libc::ENOENT => " (no KVM here: load kvm_intel or kvm_amd, or enable virtualization)",
+            _ => "",
         };
-        slot.transport.device_mut().add_stats(&mut stats);
-        stats
+        VmError::OpenKvm(e, hint)
+    })
+}
+
+/// Guest RAM in `regions`, mapped into the VM, one KVM slot per region.
+fn guest_memory(vm: &VmFd, regions: &[(GuestAddress, usize)], mem_mib: u64) -> Result<GuestMemoryMmap, VmError> {
+    let mem = GuestMemoryMmap::from_ranges(regions).map_err(|_| VmError::Memory(mem_mib))?;
+    for (slot, region) in mem.iter().enumerate() {
+        let host = region.get_host_address(MemoryRegionAddress(0)).map_err(|_| VmError::Memory(mem_mib))?;
+        let region = kvm_userspace_memory_region {
+            slot: slot as u32,
+            guest_phys_addr: region.start_addr().0,
+            memory_size: region.len(),
+            userspace_addr: host as u64,
+            flags: 0,
+        };
+        // SAFETY: the region is a live mapping that `mem` owns; the VM keeps
+        // `mem` (in `Shared`) for as long as the VM fd lives.
+        unsafe { vm.set_user_memory_region(region) }.map_err(|e| VmError::Kvm("set memory region", e))?;
+    }
+    Ok(mem)
+}
+
+fn bus_error(e: vm_device::bus::Error) -> VmError {
+    VmError::Devices(e.to_string())
+}
+
+fn add_pio<D: vm_device::MutDevicePio + Send + 'static>(
+    io: &mut IoManager,
+    base: u16,
+    len: u16,
+    device: D,
+) -> Result<(), VmError> {
+    io.register_pio(PioRange::new(PioAddress(base), len).map_err(bus_error)?, Arc::new(Mutex::new(device)))
+        .map_err(bus_error)
+}
+
+impl Vm {
+    /// Creates the VM: checks the configuration, allocates RAM, loads the
+    /// guest, creates the devices and sets up every vCPU to enter it.
+    pub fn new(config: Config) -> Result<Self, VmError> {
+        let (min, max, why) = match config.guest {
+            Guest::BareMetal { .. } => (1, boot::MAX_MEM_MIB, " (RAM ends below the virtio-mmio window at 0x10000000)"),
+            Guest::Linux { .. } => (32, layout::MAX_MEM_MIB, " for a Linux guest"),
+        };
+        if config.mem_mib < min || config.mem_mib > max {
+            return Err(VmError::MemSize(min, max, why));
+        }
+        if let Some(host) = host_memory_mib().filter(|&host| config.mem_mib > host) {
+            return Err(VmError::MemHost(config.mem_mib, host));
+        }
+        let ram = config.mem_mib << 20;
+        if let Guest::BareMetal { image } = config.guest {
+            if image.len() as u64 > ram {
+                return Err(VmError::ImageTooLarge { size: image.len() as u64, ram });
+            }
+        }
+        if let Guest::Linux { cpus, .. } = config.guest {
+            if cpus == 0 || cpus > mptable::MAX_CPUS {
+                return Err(VmError::Cpus);
+            }
+        }
+        let kvm = open_kvm()?;
+        let vm = kvm.create_vm().map_err(|e| VmError::Kvm("create VM", e))?;
+        match config.guest {
+            Guest::BareMetal { image } => Self::bare_metal(kvm, vm, image, ram, config),
+            Guest::Linux { kernel, initrd, cpus } => Self::linux(kvm, vm, kernel, initrd, cpus, ram, config),
+        }
+    }
+
+    fn bare_metal(kvm: Kvm, vm: VmFd, image: &[u8], ram: u64, config: Config) -> Result<Self, VmError> {
+        let mem = guest_memory(&vm, &[(GuestAddress(0), ram as usize)], config.mem_mib)?;
+        let loaded = elf::load(image, &mem, ram)?;
+        let fd = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
+        boot::setup(&kvm, &fd, &mem, ram, loaded.mode, loaded.entry, config.cmdline)?;
+        let vm = Arc::new(vm);
+        let line = Arc::new(InjectedLine::new().map_err(|e| VmError::Devices(e.to_string()))?);
+        let requeue = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()))?);
+        let mut io = IoManager::new();
+        let debug = Arc::new(Mutex::new(DebugPort::default()));
+        io.register_pio(PioRange::new(PioAddress(DEBUG_PORT), 1).map_err(bus_error)?, debug.clone())
+            .map_err(bus_error)?;
+        let slot = boot::console_slot();
+        let console = Self::console(&vm, &mem, slot, config.console, config.console_out)?;
+        let virtio = vec![Self::transport(
+            console,
+            slot,
+            line.clone(),
+            (config.lifecycle, config.withheld_features),
+            Bus { mem: &mem, io: &mut io, requeue: &requeue },
+        )?];
+        let shared = Shared {
+            io,
+            mem,
+            virtio,
+            stop: Stop::new().map_err(|e| VmError::Devices(e.to_string()))?,
+            power: PowerLine::default(),
+            input_done: AtomicBool::new(false),
+            injected: Some(line.clone()),
+            debug: Some(debug),
+            calls: AtomicU64::new(0),
+            requeue,
+        };
+        let vcpus = vec![Vcpu { id: 0, fd, injected: Some((line, boot::CONSOLE_VECTOR)) }];
+        Ok(Vm { _kvm: kvm, _fd: vm, vcpus, shared: Arc::new(shared) })
+    }
+
+    fn linux(
+        kvm: Kvm,
+        vm: VmFd,
+        kernel: &Path,
+        initrd: Option<&Path>,
+        cpus: u8,
+        ram: u64,
+        config: Config,
+    ) -> Result<Self, VmError> {
+        let mem = guest_memory(&vm, &layout::ram_regions(ram), config.mem_mib)?;
+        vm.set_tss_address(KVM_TSS_ADDR as usize).map_err(|e| VmError::Kvm("set TSS address", e))?;
+        vm.set_identity_map_address(KVM_IDENTITY_MAP_ADDR).map_err(|e| VmError::Kvm("set identity map", e))?;
+        vm.create_irq_chip().map_err(|e| VmError::Kvm("create irqchip", e))?;
+        let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
+        vm.create_pit2(pit).map_err(|e| VmError::Kvm("create PIT", e))?;
+
+        // The devices, first in the hole: the console alone today.
+        let slots: Vec<MmioSlot> = layout::virtio_slots().take(1).collect();
+        let cmdline = linux::cmdline(config.cmdline, &slots)?;
+        let acpi = !linux::acpi_off(&cmdline);
+        mptable::write(&mem, cpus)?;
+        let rsdp = if acpi { Some(acpi::write_tables(&mem, cpus, &slots)?) } else { None };
+        let kernel = linux::load(&mem, ram, kernel, initrd, &cmdline, rsdp)?;
+
+        let supported = kvm.get_supported_cpuid(KVM_MAX_CPUID_ENTRIES).map_err(|e| VmError::Kvm("get CPUID", e))?;
+        let mut vcpus = Vec::new();
+        for id in 0..cpus {
+            let fd = vm.create_vcpu(id.into()).map_err(|e| VmError::Kvm("create vCPU", e))?;
+            let mut cpuid = supported.clone();
+            cpuid::for_vcpu(&mut cpuid, id, cpus);
+            fd.set_cpuid2(&cpuid).map_err(|e| VmError::Kvm("set CPUID", e))?;
+            regs::set_msrs(&fd).map_err(|e| VmError::Kvm("set MSRs", e))?;
+            regs::set_fpu(&fd).map_err(|e| VmError::Kvm("set FPU", e))?;
+            regs::set_lint(&fd).map_err(|e| VmError::Kvm("set LAPIC", e))?;
+            // The others wait for the boot CPU's INIT and SIPI, in KVM.
+            if id == 0 {
+                boot::set_segments(&fd, &mem, kernel.mode)?;
+                regs::set_boot_regs(&fd, kernel.entry, kernel.mode, kernel.boot_info)
+                    .map_err(|e| VmError::Kvm("set registers", e))?;
+            }
+            vcpus.push(Vcpu { id: id.into(), fd, injected: None });
+        }
+
+        let vm = Arc::new(vm);
+        let power = PowerLine::default();
+        let requeue = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()))?);
+        let mut io = IoManager::new();
+        add_pio(&mut io, COM1_BASE, COM1_LEN, SerialPort::new(GsiLine::new(vm.clone(), SERIAL_IRQ), config.serial))?;
+        add_pio(&mut io, CMOS_BASE, CMOS_LEN, Cmos::default())?;
+        add_pio(&mut io, I8042_BASE, I8042_LEN, I8042::new(power.clone()))?;
+        add_pio(&mut io, ACPI_PM_BASE, ACPI_PM_LEN, AcpiPm::new(power.clone()))?;
+        let slot = slots[0];
+        let gsi = slot.gsi.expect("Linux slots have a GSI");
+        let line = Arc::new(GsiLine::new(vm.clone(), gsi));
+        let console = Self::console(&vm, &mem, slot, config.console, config.console_out)?;
+        let virtio = vec![Self::transport(
+            console,
+            slot,
+            line,
+            (config.lifecycle, config.withheld_features),
+            Bus { mem: &mem, io: &mut io, requeue: &requeue },
+        )?];
+        let shared = Shared {
+            io,
+            mem,
+            virtio,
+            stop: Stop::new().map_err(|e| VmError::Devices(e.to_string()))?,
+            power,
+            input_done: AtomicBool::new(false),
+            injected: None,
+            debug: None,
+            calls: AtomicU64::new(0),
+            requeue,
+        };
+        Ok(Vm { _kvm: kvm, _fd: vm, vcpus, shared: Arc::new(shared) })
+    }
+
+    /// The console device, in userspace or in the kernel.
+    fn console(
+        vm: &VmFd,
+        mem: &GuestMemoryMmap,
+        slot: MmioSlot,
+        backend: ConsoleBackend,
+        out: crate::output::Output,
+    ) -> Result<Box<dyn VirtioDevice>, VmError> {
+        Ok(match backend {
+            ConsoleBackend::Userspace => Box::new(Console::new(out)),
+            ConsoleBackend::Vhost { poll_us, input } => {
+                Box::new(VhostConsole::on_mmio(vm, mem, slot.base, out, input, poll_us)?)
+            }
+        })
+    }
+
+    /// Puts `device` on the MMIO bus at `slot` behind its transport, which
+    /// reports to `lifecycle` and withholds `withheld` features.
+    fn transport(
+        device: Box<dyn VirtioDevice>,
+        slot: MmioSlot,
+        line: Arc<dyn Interrupt>,
+        (lifecycle, withheld): (Option<Lifecycle>, u64),
+        bus: Bus,
+    ) -> Result<VirtioMmio, VmError> {
+        let irq = Arc::new(IrqTrigger::new(Some(line)));
+        let mut transport = MmioTransport::new(device, irq.clone());
+        transport.withhold_features(withheld);
+        transport.set_requeue(bus.requeue.clone());
+        if let Some(f) = lifecycle {
+            transport.set_lifecycle(f);
+        }
+        let device = bus::add_virtio(bus.io, slot.base, transport, bus.mem).map_err(bus_error)?;
+        Ok(VirtioMmio { slot, device, irq })
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs every vCPU on its own thread and the devices' events on this
+    /// one, until the guest ends, a vCPU fails, the user quits or a signal
+    /// arrives. `signals` must be the signalfd of the signals this process
+    /// blocked before it started any thread.
+    pub fn run(self, input: Option<Input>, signals: &mut Signals) -> Outcome {
+        let mut stats = Stats::default();
+        let shared = self.shared;
+        if let Err(e) = kick::install_handler() {
+            return Outcome {
+                result: Err(VmError::Thread(format!("cannot install the vCPU kick handler: {e}"))),
+                stats,
+                device_failures: Vec::new(),
+                guest_failed: false,
+            };
+        }
+        // Each vCPU thread tells the event loop when it ends, however it
+        // ends (a panic included).
+        struct Exited<'a>(&'a Stop, usize);
+        impl Drop for Exited<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.finish(Err(VmError::Thread(format!("vCPU {} failed (a bug: see the panic above)", self.1))));
+                }
+                let _ = self.0.fd.write(1);
+            }
+        }
+        let (ids_tx, ids_rx) = std::sync::mpsc::channel::<libc::pthread_t>();
+        let mut threads = Vec::new();
+        for vcpu in self.vcpus {
+            let vcpu_shared = shared.clone();
+            let ids_tx = ids_tx.clone();
+            let id = vcpu.id;
+            let spawned = std::thread::Builder::new().name(format!("vcpu{id}")).spawn(move || {
+                let _exited = Exited(&vcpu_shared.stop, id);
+                // SAFETY: no preconditions.
+                let _ = ids_tx.send(unsafe { libc::pthread_self() });
+                vcpu.run(&vcpu_shared)
+            });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shared.stop.finish(Err(VmError::Thread(format!("cannot start vCPU {id}: {e}"))));
+                    break;
+                }
+            }
+        }
+        drop(ids_tx);
+        let ids: Vec<libc::pthread_t> = ids_rx.iter().take(threads.len()).collect();
+
+        if !shared.stop.is_set() {
+            if let Err(e) = event_loop::run(&shared, input, signals) {
+                shared.stop.finish(Err(e));
+            }
+        }
+        // One reason to stop stops everything.
+        shared.stop.finish(Ok(Exit::Reset));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while threads.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+            for &t in &ids {
+                kick::kick(t);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut result = shared.stop.take().unwrap_or(Ok(Exit::Reset));
+        for (id, t) in threads.into_iter().enumerate() {
+            if !t.is_finished() {
+                // Not joined: it is stuck in the kernel; the process ends soon.
+                if result.is_ok() {
+                    result = Err(VmError::Thread(format!("vCPU {id} did not stop")));
+                }
+                continue;
+            }
+            match t.join() {
+                Ok(s) => stats.add_exits(&s),
+                Err(_) if result.is_ok() => {
+                    result = Err(VmError::Thread(format!("vCPU {id} failed (a bug: see the panic above)")))
+                }
+                Err(_) => {}
+            }
+        }
+        let mut device_failures = Vec::new();
+        for v in &shared.virtio {
+            let mut slot = v.lock();
+            stats.notifications += slot.transport.notifications;
+            stats.used_notifications += slot.transport.used_notifications;
+            slot.transport.device_mut().add_stats(&mut stats);
+            if slot.transport.failures() > 0 {
+                device_failures.push((slot.transport.device().name(), slot.transport.failures()));
+            }
+        }
+        stats.used_notifications += shared.calls.load(Ordering::Relaxed);
+        stats.peak_rss_kib = crate::stats::peak_rss_kib();
+        let guest_failed = shared.debug.as_ref().is_some_and(|d| {
+            let mut d = d.lock().unwrap_or_else(|e| e.into_inner());
+            d.flush();
+            d.used()
+        });
+        Outcome { result, stats, device_failures, guest_failed }
     }
 }

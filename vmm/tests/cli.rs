@@ -145,13 +145,119 @@ fn vmm_with_private_dev(setup: &str, as_nobody: bool) -> Option<Output> {
 #[test]
 fn no_dev_kvm() {
     if let Some(out) = vmm_with_private_dev("", false) {
-        assert_one_line_error(&out, "vmm: error: cannot open /dev/kvm: No such file or directory (os error 2)");
+        assert_one_line_error(
+            &out,
+            "vmm: error: cannot open /dev/kvm: No such file or directory (os error 2) \
+             (no KVM here: load kvm_intel or kvm_amd, or enable virtualization)",
+        );
     }
 }
 
 #[test]
 fn dev_kvm_not_accessible() {
     if let Some(out) = vmm_with_private_dev("mknod /dev/kvm c 10 232 && chmod 600 /dev/kvm &&", true) {
-        assert_one_line_error(&out, "vmm: error: cannot open /dev/kvm: Permission denied (os error 13)");
+        assert_one_line_error(
+            &out,
+            "vmm: error: cannot open /dev/kvm: Permission denied (os error 13) \
+             (join the kvm group: sudo usermod -aG kvm $USER, then log in again)",
+        );
     }
+}
+
+#[test]
+fn no_output_file_is_touched_before_an_error_is_reported() {
+    let keep = temp_file("keep", b"precious\n");
+    for args in [
+        vec!["--console-out", &keep, "--guest", "/nonexistent/guest.elf"],
+        vec!["--console-out", &keep, "--mem", "0"],
+        vec!["--console-out", &keep, "--kernel", "/tmp"],
+    ] {
+        let out = vmm(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(std::fs::read(&keep).unwrap(), b"precious\n", "{args:?}");
+    }
+    std::fs::remove_file(keep).unwrap();
+}
+
+#[test]
+fn a_kernel_that_is_a_directory_says_so() {
+    assert_one_line_error(&vmm(&["--kernel", "/tmp"]), "vmm: error: kernel /tmp is a directory");
+}
+
+/// Runs vmm through `sh -c`, with `redirect` applied to its stdout.
+fn vmm_sh(args: &str, redirect: &str) -> Output {
+    let script = format!("exec {} {args} {redirect}", env!("CARGO_BIN_EXE_vmm"));
+    Command::new("sh").args(["-c", &script]).output().unwrap()
+}
+
+#[test]
+fn lost_output_is_an_error() {
+    // stdout closed: refused before the guest runs.
+    let out = vmm_sh("", ">&-");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_lines(&out),
+        ["vmm: error: stdout is closed: the guest's console output would be lost (give --console-out FILE)"]
+    );
+    // A device that takes nothing: the failure stops the VM, unless the
+    // guest halted first.
+    let out = vmm_sh("", "> /dev/full");
+    let mut lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{lines:?}");
+    assert_eq!(lines[..4], LIFECYCLE);
+    if lines[4] == HLT_LINE {
+        lines.remove(4);
+    }
+    assert_eq!(
+        lines[4..],
+        ["vmm: error: console output failed (No space left on device (os error 28)); 13 bytes not written"]
+    );
+    // A reader that goes away before the end: EPIPE.
+    let script = format!(
+        "{} --guest {} --cmdline bytes=4M | head -c 10 > /dev/null",
+        env!("CARGO_BIN_EXE_vmm"),
+        guest("stream.elf")
+    );
+    let out = Command::new("bash").args(["-o", "pipefail", "-c", &script]).output().unwrap();
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("vmm: error: console output failed (Broken pipe")), "{lines:?}");
+}
+
+#[test]
+fn sigterm_ends_the_vm_promptly_even_when_nobody_reads_stdout() {
+    use std::os::fd::AsRawFd;
+    // A pipe whose read end stays open and unread: the stream guest fills
+    // it and the VMM's buffer, then the guest waits on a full ring.
+    let mut fds = [0; 2];
+    // SAFETY: a valid array; the result is checked.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: two new descriptors nothing else owns.
+    let (read_end, write_end) = unsafe {
+        (std::fs::File::from(std::os::fd::OwnedFd::from_raw_fd(fds[0])), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    };
+    use std::os::fd::FromRawFd;
+    let child = Command::new(env!("CARGO_BIN_EXE_vmm"))
+        .args(["--guest", &guest("stream.elf"), "--cmdline", "bytes=64M"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(t.elapsed() < std::time::Duration::from_secs(1), "took {:?}", t.elapsed());
+    let lines = stderr_lines(&out);
+    assert_eq!(out.status.code(), Some(1), "{lines:?}");
+    assert_eq!(lines[..4], LIFECYCLE);
+    assert_eq!(lines[4], "vmm: error: stopped by SIGTERM", "{lines:?}");
+    assert!(
+        lines[5].starts_with("vmm: error: console output: ")
+            && lines[5].ends_with(" bytes not written (the reader stopped)"),
+        "{lines:?}"
+    );
+    let _ = read_end.as_raw_fd();
 }

@@ -68,13 +68,19 @@ fn the_console_found_from_the_command_line() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, b"Hello World!\n");
     assert!(stderr_lines(&out).contains(&"exits: 42 (mmio 41, io 0, hlt 1, other 0)".to_owned()));
-    // A window with nothing behind it (reads as 0): no console there.
+    // A window with nothing behind it (reads as 0): no console there, and
+    // the guest's report makes the run a failure.
     let out = vmm(&["--guest", &guest("hello.elf"), "--cmdline", "virtio_mmio.device=4K@0x20000000:5"]);
-    assert!(out.status.success());
     assert_eq!(out.stdout, b"");
-    assert!(
-        stderr_lines(&out).contains(&"guest: virtio-mmio: bad magic value 0x00000000".to_owned()),
-        "{:?}",
-        stderr_lines(&out)
+    assert_eq!(out.status.code(), Some(1));
+    let lines = stderr_lines(&out);
+    assert_eq!(
+        lines[lines.len() - 3..],
+        [
+            "guest: virtio-mmio: bad magic value 0x00000000",
+            HLT_LINE,
+            "vmm: error: the guest reported a failure on its debug port (the guest: line above)"
+        ],
+        "{lines:?}"
     );
 }

@@ -1,6 +1,8 @@
 //! A hostile driver (guest/src/bin/hostile.rs) against the device: for every
 //! case the VMM logs exactly the expected lines, never panics, sets
-//! DEVICE_NEEDS_RESET where the spec says so, and ends with a clean halt.
+//! DEVICE_NEEDS_RESET where the spec says so, and ends with the guest's halt;
+//! a run in which the device failed, or the guest reported a failure, ends
+//! with those errors and exit status 1.
 
 mod common;
 use common::*;
@@ -153,7 +155,6 @@ fn run_case(case: &Case) {
     let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", &cmdline]);
     let lines = stderr_lines(&out);
     let context = format!("case {}: stderr:\n{}", case.name, lines.join("\n"));
-    assert!(out.status.success(), "{context}");
     assert!(!lines.iter().any(|l| l.contains("panicked")), "{context}");
     let warnings: Vec<&str> = lines
         .iter()
@@ -162,18 +163,28 @@ fn run_case(case: &Case) {
         .collect();
     assert_eq!(warnings, case.warnings, "{context}");
     let guest_lines: Vec<&str> = lines.iter().map(String::as_str).filter(|l| l.starts_with("guest: ")).collect();
+    let failed = case.warnings.iter().any(|w| w.ends_with("; device needs reset"));
     match case.report {
         Some(report) => {
             assert_eq!(guest_lines, [report], "{context}");
             assert_eq!(out.stdout, b"", "{context}");
+            let errors: &[&str] = if failed { &[DEVICE_FAILED, GUEST_FAILED] } else { &[GUEST_FAILED] };
+            // Warnings about setup come before DRIVER_OK, among the
+            // lifecycle lines: the ending is compared here.
+            assert_eq!(out.status.code(), Some(1), "{context}");
+            let tail = &lines[lines.len() - 1 - errors.len()..];
+            assert_eq!(tail[0], HLT_LINE, "{context}");
+            assert_eq!(&tail[1..], errors, "{context}");
         }
         None => {
+            assert!(out.status.success(), "{context}");
+            assert!(!failed, "{context}");
             assert_eq!(guest_lines, Vec::<&str>::new(), "{context}");
             assert_eq!(out.stdout, b"survived\n", "{context}");
+            assert_eq!(lines[lines.len() - 2], HLT_LINE, "{context}");
+            assert_time_line(&lines[lines.len() - 1]);
         }
     }
-    assert_eq!(lines[lines.len() - 2], HLT_LINE, "{context}");
-    assert_time_line(&lines[lines.len() - 1]);
 }
 
 #[test]
@@ -209,7 +220,7 @@ const RX_REFUSED: &[(&str, &str, &str)] = &[
 fn bad_receive_buffers_need_reset_and_take_no_input() {
     for &(cmdline, mem, warning) in RX_REFUSED {
         let out = vmm_with_input(&["--mem", mem, "--guest", &guest("hostile.elf"), "--cmdline", cmdline], b"hi\n");
-        assert_clean_run(&out, &[warning, RUNNING_NEEDS_RESET]);
+        assert_failed_run(&out, &[warning, RUNNING_NEEDS_RESET], &[DEVICE_FAILED, GUEST_FAILED]);
         assert_eq!(out.stdout, b"", "{cmdline}");
     }
 }
@@ -233,10 +244,24 @@ fn emergency_writes_reach_the_output_before_any_setup() {
 }
 
 #[test]
-fn an_unknown_case_is_reported_by_the_guest() {
+fn an_unknown_case_is_reported_by_the_guest_with_the_cases_it_knows() {
     let out = vmm(&["--guest", &guest("hostile.elf"), "--cmdline", "case=nonsense"]);
-    assert!(out.status.success());
-    assert_eq!(stderr_lines(&out)[0], "guest: hostile: unknown case");
+    let lines = stderr_lines(&out);
+    let prefix = "guest: hostile: unknown case nonsense; cases: ";
+    assert!(lines[0].starts_with(prefix), "{lines:?}");
+    assert_eq!(lines[1..], [HLT_LINE, GUEST_FAILED]);
+    assert_eq!(out.status.code(), Some(1));
+    // Each case it lists is one it knows, and the tests here know them all.
+    let listed: Vec<&str> = lines[0][prefix.len()..].split(' ').collect();
+    assert_eq!(listed.len(), 29);
+    let tested: Vec<&str> = CASES.iter().map(|c| c.name).collect();
+    for name in listed {
+        let out = vmm_with_input(&["--guest", &guest("hostile.elf"), "--cmdline", &format!("case={name}")], b"x");
+        let lines = stderr_lines(&out);
+        assert!(!lines.iter().any(|l| l.contains("unknown case")), "{name}: {lines:?}");
+        let elsewhere = name.starts_with("rx-") || ["huge-chain", "kick-storm", "emergency-write"].contains(&name);
+        assert!(tested.contains(&name) || elsewhere, "{name} is not tested");
+    }
 }
 
 #[test]

@@ -42,6 +42,7 @@ fn bzimage(name: &str, code: &[u8], extra: u64) -> PathBuf {
     f[0x22c..0x230].copy_from_slice(&0x7fff_ffffu32.to_le_bytes()); // initrd_addr_max
     f[0x230..0x234].copy_from_slice(&0x20_0000u32.to_le_bytes()); // kernel_alignment
     f[0x236..0x238].copy_from_slice(&1u16.to_le_bytes()); // xloadflags: XLF_KERNEL_64
+    f[0x238..0x23c].copy_from_slice(&2047u32.to_le_bytes()); // cmdline_size, x86's
     let mut pm = vec![0xf4u8; 0x200];
     pm.extend_from_slice(code);
     pm.extend_from_slice(&HANG);
@@ -251,7 +252,7 @@ fn linux_options_are_checked() {
     assert_one_line_error(&vmm(&["--kernel", k, "--cpus", "0"]), "vmm: error: --cpus must be from 1 to 254");
     assert_one_line_error(
         &vmm(&["--kernel", k, "--mem", "16"]),
-        "vmm: error: --mem must be from 32 MiB to 1048576 MiB for a Linux guest",
+        "vmm: error: --mem must be from 32 to 1048576 MiB for a Linux guest",
     );
     assert_one_line_error(
         &vmm(&["--kernel", k, "--guest", &guest("hello.elf")]),

@@ -23,6 +23,10 @@ const HELLO: &[u8] = b"Hello World!\n";
 const SCRATCH: u64 = 0x10_0000;
 const W: u16 = VIRTQ_DESC_F_WRITE;
 
+/// Every case of `main`, for the message about an unknown one (the host's
+/// tests run each name listed here).
+const CASES: &[u8] = b"desc-beyond-ram desc-overflow next-out-of-range desc-loop chain-too-long write-only-desc head-out-of-range avail-idx-jump huge-chain reset-after-error disable-then-post kick-storm rx-read-only rx-beyond-ram rx-zero-length rx-huge-chain queue-size-zero queue-size-not-pow2 queue-size-over-max ready-before-addresses driver-ok-without-features-ok no-version-1 unoffered-feature read-only-write bad-width unknown-register outside-window emergency-write notify-before-driver-ok";
+
 fn main(boot: &BootInfo) -> ! {
     let case = boot.param("case").unwrap_or(b"");
     match case {
@@ -148,7 +152,12 @@ fn main(boot: &BootInfo) -> ! {
             DEV.notify(TRANSMITQ);
             survive()
         }
-        _ => debug::fail(b"hostile: unknown case"),
+        other => {
+            debug::write(b"hostile: unknown case ");
+            debug::write(other);
+            debug::write(b"; cases: ");
+            debug::fail(CASES)
+        }
     }
 }
 

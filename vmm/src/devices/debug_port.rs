@@ -1,8 +1,7 @@
 //! The debug port (0xe9, Bochs' and QEMU's isa-debugcon): the bare-metal
-//! guests write their fatal errors there; they appear on stderr as
-//! `guest: ...` lines, control characters shown as dots.
-
-use std::io::Write;
+//! guests write their fatal errors there, and only those; they appear on
+//! stderr as `guest: ...` lines, control characters shown as dots, and make
+//! the run an error.
 
 use vm_device::bus::{PioAddress, PioAddressOffset};
 use vm_device::MutDevicePio;
@@ -14,6 +13,8 @@ const LINE_MAX: usize = 1024;
 #[derive(Default)]
 pub struct DebugPort {
     line: Vec<u8>,
+    /// The guest wrote something: it failed.
+    used: bool,
 }
 
 impl DebugPort {
@@ -27,8 +28,13 @@ impl DebugPort {
     fn print(&mut self) {
         let text: String =
             String::from_utf8_lossy(&self.line).chars().map(|c| if c.is_control() { '.' } else { c }).collect();
-        let _ = writeln!(std::io::stderr(), "guest: {text}");
+        crate::log::line(format_args!("guest: {text}"));
         self.line.clear();
+    }
+
+    /// Whether the guest reported a failure.
+    pub fn used(&self) -> bool {
+        self.used
     }
 }
 
@@ -39,6 +45,7 @@ impl MutDevicePio for DebugPort {
     }
 
     fn pio_write(&mut self, _base: PioAddress, _offset: PioAddressOffset, data: &[u8]) {
+        self.used = true;
         for &b in data {
             if b == b'\n' {
                 self.print();

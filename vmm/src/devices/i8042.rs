@@ -9,11 +9,10 @@
 //! a second of a nested guest's boot in exits. This one answers the
 //! controller's own commands, as Firecracker's i8042 does.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use vm_device::bus::{PioAddress, PioAddressOffset};
 use vm_device::MutDevicePio;
+
+use super::power::{PowerLine, PowerRequest};
 
 /// Ports 0x60 (data) to 0x64 (command/status).
 pub const I8042_BASE: u16 = 0x60;
@@ -47,12 +46,8 @@ const CTR_AUX_DISABLE: u8 = 0x20;
 const SELF_TEST_OK: u8 = 0x55;
 const PORT_TEST_OK: u8 = 0x00;
 
-/// Set when the guest asked for a reset.
-#[derive(Clone, Default)]
-pub struct ResetLine(pub Arc<AtomicBool>);
-
 pub struct I8042 {
-    reset: ResetLine,
+    reset: PowerLine,
     ctr: u8,
     /// The byte waiting on the data port, and whether it is the aux port's.
     output: Option<(u8, bool)>,
@@ -61,7 +56,7 @@ pub struct I8042 {
 }
 
 impl I8042 {
-    pub fn new(reset: ResetLine) -> Self {
+    pub fn new(reset: PowerLine) -> Self {
         // Both ports disabled, as a BIOS leaves them with nothing attached.
         I8042 { reset, ctr: CTR_KBD_DISABLE | CTR_AUX_DISABLE, output: None, pending: None }
     }
@@ -76,7 +71,7 @@ impl I8042 {
             CMD_KBD_ENABLE => self.ctr &= !CTR_KBD_DISABLE,
             CMD_SELF_TEST => self.output = Some((SELF_TEST_OK, false)),
             CMD_AUX_TEST | CMD_KBD_TEST => self.output = Some((PORT_TEST_OK, false)),
-            CMD_RESET_CPU => self.reset.0.store(true, Ordering::SeqCst),
+            CMD_RESET_CPU => self.reset.request(PowerRequest::Reset),
             // Anything else (the output port, a write to the mouse): no
             // device answers, as on a PC with nothing plugged in.
             _ => {}
@@ -139,7 +134,7 @@ mod tests {
 
     #[test]
     fn linux_controller_init() {
-        let mut i = I8042::new(ResetLine::default());
+        let mut i = I8042::new(PowerLine::default());
         assert_eq!(read(&mut i, COMMAND) & STATUS_OUTPUT_FULL, 0);
         write(&mut i, COMMAND, CMD_READ_CTR);
         assert_eq!(read(&mut i, COMMAND) & STATUS_OUTPUT_FULL, STATUS_OUTPUT_FULL);
@@ -159,11 +154,11 @@ mod tests {
 
     #[test]
     fn reset_pulse() {
-        let reset = ResetLine::default();
+        let reset = PowerLine::default();
         let mut i = I8042::new(reset.clone());
         write(&mut i, DATA, CMD_RESET_CPU);
-        assert!(!reset.0.load(Ordering::SeqCst), "0xfe on the data port is a keyboard byte");
+        assert_eq!(reset.take(), None, "0xfe on the data port is a keyboard byte");
         write(&mut i, COMMAND, CMD_RESET_CPU);
-        assert!(reset.0.load(Ordering::SeqCst));
+        assert_eq!(reset.take(), Some(PowerRequest::Reset));
     }
 }

@@ -1,31 +1,36 @@
-//! Interrupt lines. With the in-kernel irqchip (Linux guests): one GSI of
-//! the IOAPIC, pulsed as an edge with KVM_IRQ_LINE by the thread that raises
-//! it, as QEMU does for its devices. An irqfd would cost a hop through a
-//! kernel worker per interrupt for an IOAPIC pin (irqfd_inject runs from a
-//! workqueue; only MSIs inject in the eventfd's wake-up), and the console
-//! raises one per 2 KiB of a Linux guest's hvc0 output.
-//! Without one (bare-metal guests): a pending flag the vCPU loop injects.
+//! Interrupt lines, for the two interrupt controllers a VM can have.
+//! - `GsiLine`, with the in-kernel irqchip (Linux guests): one GSI of the
+//!   IOAPIC, pulsed as an edge with KVM_IRQ_LINE by the thread that raises
+//!   it, as QEMU does for its devices. An irqfd would cost a hop through a
+//!   kernel worker per interrupt for an IOAPIC pin (irqfd_inject runs from a
+//!   workqueue; only MSIs inject in the eventfd's wake-up).
+//! - `InjectedLine`, without one (the bare-metal guests, whose HLT must come
+//!   out to the VMM): a pending flag that the vCPU loop turns into
+//!   KVM_INTERRUPT at a fixed vector once the guest can take it, as QEMU
+//!   does with a userspace irqchip. Raised from another thread, it kicks the
+//!   vCPU out of KVM_RUN to inject, and wakes it from HLT.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use kvm_ioctls::VmFd;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
+use crate::kick;
 use crate::virtio::Interrupt;
 
 #[derive(Clone)]
-pub struct IrqLine {
+pub struct GsiLine {
     vm: Arc<VmFd>,
     gsi: u32,
 }
 
-impl IrqLine {
+impl GsiLine {
     /// A line on `gsi`; the VM must have an in-kernel irqchip.
     pub fn new(vm: Arc<VmFd>, gsi: u32) -> Self {
-        IrqLine { vm, gsi }
+        GsiLine { vm, gsi }
     }
 
     pub fn raise(&self) -> io::Result<()> {
@@ -35,14 +40,14 @@ impl IrqLine {
     }
 }
 
-impl Interrupt for IrqLine {
+impl Interrupt for GsiLine {
     fn trigger(&self) {
         // KVM_IRQ_LINE fails only for a GSI the irqchip does not have.
         let _ = self.raise();
     }
 }
 
-impl vm_superio::Trigger for IrqLine {
+impl vm_superio::Trigger for GsiLine {
     type E = io::Error;
 
     fn trigger(&self) -> io::Result<()> {
@@ -50,19 +55,23 @@ impl vm_superio::Trigger for IrqLine {
     }
 }
 
-/// A line with no interrupt controller behind it (the bare-metal VM): a
-/// pending flag that the vCPU loop turns into KVM_INTERRUPT once the guest
-/// can take it, and an eventfd that wakes the loop while the guest sleeps
-/// in HLT.
-#[derive(Clone)]
-pub struct PendingIrq {
-    pending: Arc<AtomicBool>,
-    wake: Arc<EventFd>,
+/// The bare-metal VM's one interrupt line.
+pub struct InjectedLine {
+    pending: AtomicBool,
+    wake: EventFd,
+    /// The vCPU thread, once it runs: kicked when another thread raises.
+    vcpu: OnceLock<libc::pthread_t>,
 }
 
-impl PendingIrq {
+impl InjectedLine {
     pub fn new() -> io::Result<Self> {
-        Ok(PendingIrq { pending: Arc::new(AtomicBool::new(false)), wake: Arc::new(EventFd::new(EFD_NONBLOCK)?) })
+        Ok(InjectedLine { pending: AtomicBool::new(false), wake: EventFd::new(EFD_NONBLOCK)?, vcpu: OnceLock::new() })
+    }
+
+    /// The calling thread runs the vCPU this line interrupts.
+    pub fn set_vcpu_thread(&self) {
+        // SAFETY: no preconditions.
+        let _ = self.vcpu.set(unsafe { libc::pthread_self() });
     }
 
     pub fn is_pending(&self) -> bool {
@@ -74,7 +83,8 @@ impl PendingIrq {
         self.pending.store(false, Ordering::SeqCst);
     }
 
-    /// Wakes a sleeping vCPU loop without raising the line (its input ended).
+    /// Wakes a vCPU asleep in HLT without raising the line (to look again
+    /// whether anything can still interrupt it).
     pub fn wake(&self) {
         let _ = self.wake.write(1);
     }
@@ -89,9 +99,17 @@ impl PendingIrq {
     }
 }
 
-impl Interrupt for PendingIrq {
+impl Interrupt for InjectedLine {
     fn trigger(&self) {
         self.pending.store(true, Ordering::SeqCst);
         self.wake();
+        if let Some(&vcpu) = self.vcpu.get() {
+            // SAFETY: no preconditions.
+            if unsafe { libc::pthread_equal(vcpu, libc::pthread_self()) } == 0 {
+                // A guest running with interrupts enabled takes it at once,
+                // not at its next exit.
+                kick::kick(vcpu);
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! COM1: an 8250-compatible UART at 0x3f8 on IRQ 4 (rust-vmm's vm-superio
 //! `Serial`), for Linux's early messages and `console=ttyS0`. Its output goes
-//! to stderr, a file, or nowhere (`--serial`); stdout stays the virtio
-//! console's alone.
+//! to stderr, a file, or nowhere (`--serial`), through an `Output` that never
+//! makes a vCPU wait; stdout stays the virtio console's alone.
 
 use std::io::Write;
 
@@ -9,18 +9,18 @@ use vm_device::bus::{PioAddress, PioAddressOffset};
 use vm_device::MutDevicePio;
 use vm_superio::Serial;
 
-use super::irq::IrqLine;
+use super::irq::GsiLine;
 use crate::warn;
 
 pub const COM1_BASE: u16 = 0x3f8;
 pub const COM1_LEN: u16 = 8;
 
 pub struct SerialPort {
-    uart: Serial<IrqLine, vm_superio::serial::NoEvents, Box<dyn Write + Send>>,
+    uart: Serial<GsiLine, vm_superio::serial::NoEvents, Box<dyn Write + Send>>,
 }
 
 impl SerialPort {
-    pub fn new(irq: IrqLine, out: Box<dyn Write + Send>) -> Self {
+    pub fn new(irq: GsiLine, out: Box<dyn Write + Send>) -> Self {
         SerialPort { uart: Serial::new(irq, out) }
     }
 

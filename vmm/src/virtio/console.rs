@@ -1,19 +1,21 @@
 //! The virtio console device (VirtIO 1.2 §5.3), single port: transmitq bytes
-//! go to an output file (stdout by default); input the VMM queues (its stdin)
-//! fills the buffers the driver posts on receiveq.
+//! go to an `Output` (stdout by default) that never makes the device wait;
+//! input the VMM queues (its stdin) fills the buffers the driver posts on
+//! receiveq.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Write;
 use std::sync::atomic::Ordering;
 
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap, WriteVolatile};
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::chain::{pop_head, read_chain, wants_interrupt, Buffer, Direction};
-use super::{QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
+use super::{
+    DeviceEvent, News, QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1,
+    VIRTIO_RING_F_EVENT_IDX,
+};
+use crate::output::Output;
 use crate::stats::Stats;
-use crate::warn;
 
 pub const DEVICE_ID_CONSOLE: u32 = 3;
 pub const RECEIVEQ_INDEX: usize = 0;
@@ -51,10 +53,18 @@ pub const BYTE_WEIGHT: usize = 0x80000;
 /// VMM stops reading its input (the bytes wait where they are).
 pub const INPUT_MAX: usize = 64 * 1024;
 
-/// The console, writing the guest's bytes to `W` (a file, stdout; a `Vec`
-/// in tests).
-pub struct Console<W: WriteVolatile + Write + Send = File> {
-    out: W,
+/// Where writing a chain stopped.
+enum Emitted {
+    All,
+    /// At the run's byte budget, this far into the chain.
+    Budget(usize),
+    /// The output had no room, this far into the chain.
+    Full(usize),
+}
+
+/// The console, writing the guest's bytes to an `Output`.
+pub struct Console {
+    out: Output,
     /// The buffers of the chain being written, reused across chains.
     buffers: Vec<Buffer>,
     /// A chain that a run left half written: its head, and the bytes of it
@@ -64,20 +74,21 @@ pub struct Console<W: WriteVolatile + Write + Send = File> {
     input: VecDeque<u8>,
     /// The buffers of the receive chain being filled.
     rx_buffers: Vec<Buffer>,
-    output_failed: bool,
-    /// Bytes written to the output, for statistics.
+    /// The output's failure, once reported.
+    failure_reported: bool,
+    /// Bytes taken from the guest for the output, for statistics.
     pub bytes_out: u64,
 }
 
-impl<W: WriteVolatile + Write + Send> Console<W> {
-    pub fn new(out: W) -> Self {
+impl Console {
+    pub fn new(out: Output) -> Self {
         Console {
             out,
             buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
             partial: None,
             input: VecDeque::new(),
             rx_buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
-            output_failed: false,
+            failure_reported: false,
             bytes_out: 0,
         }
     }
@@ -121,61 +132,71 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
             used = true;
         }
         let more = !self.input.is_empty() && queue.avail_idx(mem, Ordering::Acquire)?.0 != queue.next_avail();
-        Ok(QueueRun { notify: used && wants_interrupt(queue, mem)?, more })
+        Ok(QueueRun { notify: used && wants_interrupt(queue, mem)?, more, blocked: false })
     }
 
-    /// Writes `len` guest bytes at `addr` to the output, straight from guest
-    /// memory. A failed output (closed pipe, full disk) is reported once; the
-    /// guest keeps running as if the line had no listener.
-    fn emit(&mut self, mem: &GuestMemoryMmap, addr: GuestAddress, len: usize) {
-        self.bytes_out += len as u64;
-        if self.output_failed {
-            return;
-        }
-        if let Err(e) = mem.write_all_volatile_to(addr, &mut self.out, len) {
-            warn!("virtio-console: console output failed ({e}); dropping further output");
-            self.output_failed = true;
-        }
+    /// Copies up to `len` guest bytes at `addr` into the output; returns how
+    /// many it had room for.
+    fn emit(&mut self, mem: &GuestMemoryMmap, addr: GuestAddress, len: usize) -> Result<usize, QueueError> {
+        let n =
+            self.out.push_with(len, |dst| mem.read_slice(dst, addr)).map_err(|e| QueueError::Memory(e.to_string()))?;
+        self.bytes_out += n as u64;
+        Ok(n)
     }
 
     /// Writes the chain in `buffers` from byte `done` on, while `bytes` is
-    /// under the budget. Returns how far it got if it stopped before the end.
-    fn emit_chain(&mut self, mem: &GuestMemoryMmap, mut done: usize, bytes: &mut usize) -> Option<usize> {
+    /// under the budget and the output has room.
+    fn emit_chain(&mut self, mem: &GuestMemoryMmap, mut done: usize, bytes: &mut usize) -> Result<Emitted, QueueError> {
         let buffers = std::mem::take(&mut self.buffers);
         let mut start = 0;
-        let mut stopped = None;
+        let mut result = Ok(Emitted::All);
         for buf in &buffers {
             let len = buf.len as usize;
             if done < start + len {
                 let skip = done - start;
-                let n = (len - skip).min(BYTE_WEIGHT.saturating_sub(*bytes));
-                self.emit(mem, buf.addr.unchecked_add(skip as u64), n);
+                let want = (len - skip).min(BYTE_WEIGHT.saturating_sub(*bytes));
+                let n = match self.emit(mem, buf.addr.unchecked_add(skip as u64), want) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
                 *bytes += n;
                 done += n;
+                if n < want {
+                    result = Ok(Emitted::Full(done));
+                    break;
+                }
                 if skip + n < len {
-                    stopped = Some(done);
+                    result = Ok(Emitted::Budget(done));
                     break;
                 }
             }
             start += len;
         }
         self.buffers = buffers;
-        stopped
+        result
     }
 
     /// Drains transmitq with the usual suppression loop: notifications off,
     /// drain, on again, and drain once more if the driver raced us (§2.7.10).
-    /// Stops at the budget, keeping a half-written chain for the next run.
+    /// Stops at the budget, or when the output is full, keeping a
+    /// half-written chain for the next run.
     fn process_transmitq(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
         let (mut used, mut chains, mut bytes, mut passes) = (false, 0, 0, 0);
-        let mut more = false;
+        let mut run = QueueRun::default();
         if let Some((head, done)) = self.partial.take() {
-            match self.emit_chain(mem, done, &mut bytes) {
-                Some(done) => {
+            match self.emit_chain(mem, done, &mut bytes)? {
+                Emitted::Budget(done) => {
                     self.partial = Some((head, done));
-                    return Ok(QueueRun { notify: false, more: true });
+                    return Ok(QueueRun { more: true, ..run });
                 }
-                None => {
+                Emitted::Full(done) => {
+                    self.partial = Some((head, done));
+                    return Ok(QueueRun { blocked: true, ..run });
+                }
+                Emitted::All => {
                     queue.add_used(mem, head, 0)?;
                     used = true;
                 }
@@ -187,7 +208,7 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
                 if chains == WEIGHT || bytes >= BYTE_WEIGHT {
                     // Over budget: stop if there is more, else re-check as usual.
                     if queue.avail_idx(mem, Ordering::Acquire)?.0 != queue.next_avail() {
-                        more = true;
+                        run.more = true;
                         break 'drain;
                     }
                     break;
@@ -195,10 +216,18 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
                 let Some(head) = pop_head(queue, mem)? else { break };
                 read_chain(queue, mem, head, Direction::DeviceReads, &mut self.buffers)?;
                 chains += 1;
-                if let Some(done) = self.emit_chain(mem, 0, &mut bytes) {
-                    self.partial = Some((head, done));
-                    more = true;
-                    break 'drain;
+                match self.emit_chain(mem, 0, &mut bytes)? {
+                    Emitted::All => {}
+                    Emitted::Budget(done) => {
+                        self.partial = Some((head, done));
+                        run.more = true;
+                        break 'drain;
+                    }
+                    Emitted::Full(done) => {
+                        self.partial = Some((head, done));
+                        run.blocked = true;
+                        break 'drain;
+                    }
                 }
                 // The device wrote nothing into these device-readable buffers.
                 queue.add_used(mem, head, 0)?;
@@ -214,15 +243,16 @@ impl<W: WriteVolatile + Write + Send> Console<W> {
             // ever, and then the transport's requeue bounds each run.
             passes += 1;
             if passes == WEIGHT {
-                more = true;
+                run.more = true;
                 break;
             }
         }
-        Ok(QueueRun { notify: used && wants_interrupt(queue, mem)?, more })
+        run.notify = used && wants_interrupt(queue, mem)?;
+        Ok(run)
     }
 }
 
-impl<W: WriteVolatile + Write + Send> VirtioDevice for Console<W> {
+impl VirtioDevice for Console {
     fn name(&self) -> &'static str {
         "console"
     }
@@ -245,18 +275,11 @@ impl<W: WriteVolatile + Write + Send> VirtioDevice for Console<W> {
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
         let Some(byte) = emergency_byte(offset, data) else { return false };
+        // No ring to hold it back: a byte that finds the output full is lost
+        // (and reported).
+        self.out.push_or_lose(&[byte]);
         self.bytes_out += 1;
-        if !self.output_failed {
-            if let Err(e) = self.out.write_all(&[byte]) {
-                warn!("virtio-console: console output failed ({e}); dropping further output");
-                self.output_failed = true;
-            }
-        }
         true
-    }
-
-    fn add_stats(&mut self, stats: &mut Stats) {
-        stats.console_bytes = Some(self.bytes_out);
     }
 
     fn process_queue(
@@ -267,8 +290,15 @@ impl<W: WriteVolatile + Write + Send> VirtioDevice for Console<W> {
     ) -> Result<QueueRun, QueueError> {
         match index {
             TRANSMITQ_INDEX => self.process_transmitq(queue, mem),
-            // receiveq buffers wait for input, which this device does not produce yet.
-            _ => self.process_receiveq(queue, mem),
+            RECEIVEQ_INDEX => self.process_receiveq(queue, mem),
+            _ => Ok(QueueRun::default()),
+        }
+    }
+
+    fn queue_disabled(&mut self, index: usize) {
+        if index == TRANSMITQ_INDEX {
+            // The half-written chain goes with the queue.
+            self.partial = None;
         }
     }
 
@@ -276,15 +306,29 @@ impl<W: WriteVolatile + Write + Send> VirtioDevice for Console<W> {
         self.queue_input(bytes)
     }
 
-    fn queue_disabled(&mut self, index: usize) {
-        if index == TRANSMITQ_INDEX {
-            self.partial = None;
-        }
+    fn events(&self) -> Vec<DeviceEvent> {
+        vec![DeviceEvent::News(self.out.room_fd())]
+    }
+
+    fn poll_news(&mut self) -> News {
+        self.out.clear_room();
+        let fatal = match self.out.failure() {
+            Some(why) if !self.failure_reported => {
+                self.failure_reported = true;
+                Some(why)
+            }
+            _ => None,
+        };
+        News { ready: true, needs_reset: None, fatal }
     }
 
     fn reset(&mut self) {
         // Held input stays: it was typed for the guest, not for this driver.
         self.partial = None;
+    }
+
+    fn add_stats(&mut self, stats: &mut Stats) {
+        stats.console_bytes = Some(self.bytes_out);
     }
 }
 
@@ -295,8 +339,14 @@ mod tests {
     use virtio_queue::desc::{split::Descriptor, RawDescriptor};
     use virtio_queue::mock::MockSplitQueue;
 
-    fn console() -> Console<Vec<u8>> {
-        Console::new(Vec::new())
+    /// A console whose output is never started: what it takes stays in the
+    /// buffer, `held` bytes of it, up to 8 MiB.
+    fn console() -> Console {
+        Console::new(Output::new("test", 8 << 20).unwrap())
+    }
+
+    fn held(c: &Console) -> usize {
+        (8 << 20) - c.out.room()
     }
 
     #[test]
@@ -314,7 +364,7 @@ mod tests {
         let mut c = console();
         for run in 1..=4 {
             let result = c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
-            assert_eq!(c.out.len(), run * BYTE_WEIGHT, "run {run}");
+            assert_eq!(held(&c), run * BYTE_WEIGHT, "run {run}");
             assert_eq!(result.more, run < 4, "run {run}");
             assert_eq!(vq.used().idx().load(), u16::from(run == 4), "used only when whole, run {run}");
         }
@@ -336,7 +386,7 @@ mod tests {
         let run = c.process_queue(TRANSMITQ_INDEX, &mut queue, &mem).unwrap();
         assert!(!run.more, "256 chains are one weight");
         assert_eq!(vq.used().idx().load(), 256);
-        assert_eq!(c.out.len(), 256);
+        assert_eq!(held(&c), 256);
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! The virtio-mmio transport, modern interface (VirtIO 1.2 §4.2.2): register
 //! decoding, the device status state machine, feature paging, and queue
 //! configuration, validated once when the driver enables a queue. The device
-//! behind it only sees checked queues.
+//! behind it only sees checked queues. InterruptStatus lives in the shared
+//! `IrqTrigger`, which other threads raise without this transport's lock.
+
+use std::sync::Arc;
 
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vmm_sys_util::eventfd::EventFd;
 
 use super::*;
 use crate::warn;
@@ -80,8 +84,8 @@ struct QueueSetup {
     written: u8,
 }
 
-pub struct MmioTransport<D: VirtioDevice> {
-    device: D,
+pub struct MmioTransport<D: VirtioDevice + ?Sized> {
+    device: Box<D>,
     /// Device features not offered to the driver (`withhold_features`).
     withheld: u64,
     queues: Vec<Queue>,
@@ -91,12 +95,14 @@ pub struct MmioTransport<D: VirtioDevice> {
     driver_features_sel: u32,
     driver_features: u64,
     queue_sel: u32,
-    interrupt_status: u32,
+    irq: Arc<IrqTrigger>,
     /// Bit i: queue i stopped at its budget with work left.
     pending: u32,
-    /// Where InterruptStatus changes are signalled, if the VM has an
-    /// interrupt controller.
-    interrupt: Option<Box<dyn Interrupt>>,
+    /// Bit i: queue i stopped because the device's backend had no room.
+    blocked: u32,
+    /// Signalled when a queue stops at its budget: whoever runs `resume`
+    /// learns there is work for it.
+    requeue: Option<Arc<EventFd>>,
     /// Told each status step the driver takes (the lifecycle lines the
     /// binary prints); the transport itself prints nothing.
     lifecycle: Option<Lifecycle>,
@@ -104,6 +110,7 @@ pub struct MmioTransport<D: VirtioDevice> {
     pub notifications: u64,
     /// Used-buffer notifications raised, for statistics.
     pub used_notifications: u64,
+    failures: u64,
 }
 
 /// Register names, for log lines.
@@ -142,8 +149,9 @@ fn register_name(offset: u64) -> &'static str {
     }
 }
 
-impl<D: VirtioDevice> MmioTransport<D> {
-    pub fn new(device: D) -> Self {
+impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
+    /// The transport for `device`, raising its interrupts through `irq`.
+    pub fn new(device: Box<D>, irq: Arc<IrqTrigger>) -> Self {
         let queues = device
             .queue_max_sizes()
             .iter()
@@ -160,12 +168,14 @@ impl<D: VirtioDevice> MmioTransport<D> {
             driver_features_sel: 0,
             driver_features: 0,
             queue_sel: 0,
-            interrupt_status: 0,
+            irq,
             pending: 0,
-            interrupt: None,
+            blocked: 0,
+            requeue: None,
             lifecycle: None,
             notifications: 0,
             used_notifications: 0,
+            failures: 0,
         }
     }
 
@@ -184,17 +194,14 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.lifecycle = Some(f);
     }
 
-    /// Raise `interrupt` whenever InterruptStatus gains a bit (§4.2.2: the
-    /// used-buffer and configuration-change notifications).
-    pub fn set_interrupt(&mut self, interrupt: Box<dyn Interrupt>) {
-        self.interrupt = Some(interrupt);
+    /// Signal `requeue` whenever a queue stops at its budget with work left.
+    pub fn set_requeue(&mut self, requeue: Arc<EventFd>) {
+        self.requeue = Some(requeue);
     }
 
-    fn raise(&mut self, bit: u32) {
-        self.interrupt_status |= bit;
-        if let Some(interrupt) = &self.interrupt {
-            interrupt.trigger();
-        }
+    /// InterruptStatus and the line, shared with whoever else raises them.
+    pub fn irq(&self) -> &Arc<IrqTrigger> {
+        &self.irq
     }
 
     pub fn device(&self) -> &D {
@@ -210,7 +217,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
     }
 
     pub fn interrupt_status(&self) -> u32 {
-        self.interrupt_status
+        self.irq.status()
     }
 
     /// Features the driver acked (meaningful once FEATURES_OK is set).
@@ -256,13 +263,8 @@ impl<D: VirtioDevice> MmioTransport<D> {
             },
             QUEUE_NUM_MAX => self.selected().map_or(0, |q| u32::from(self.queues[q].max_size())),
             QUEUE_READY => self.selected().map_or(0, |q| u32::from(self.queues[q].ready())),
-            INTERRUPT_STATUS => self.interrupt_status,
-            STATUS => {
-                if let Some(why) = self.device.error() {
-                    self.needs_reset(format_args!("{why}"));
-                }
-                self.status
-            }
+            INTERRUPT_STATUS => self.irq.status(),
+            STATUS => self.status,
             CONFIG_GENERATION => 0, // the configuration never changes
             // No shared memory regions: every SHMSel names one that does not
             // exist, whose length and base read as -1 (§4.2.2).
@@ -319,7 +321,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             QUEUE_NUM => self.write_queue_num(value),
             QUEUE_READY => self.write_queue_ready(value, mem),
             QUEUE_NOTIFY => return self.notify(value, mem),
-            INTERRUPT_ACK => self.interrupt_status &= !value,
+            INTERRUPT_ACK => self.irq.ack(value),
             STATUS => self.write_status(value, mem),
             QUEUE_DESC_LOW..=QUEUE_DEVICE_HIGH if offset % 16 < 8 => self.write_queue_address(offset, value),
             SHM_SEL => {} // selects among no regions
@@ -346,14 +348,24 @@ impl<D: VirtioDevice> MmioTransport<D> {
     }
 
     /// Puts the device in DEVICE_NEEDS_RESET (§2.1.2): queues stop until the
-    /// driver resets the device; a live driver gets a configuration interrupt.
-    fn needs_reset(&mut self, why: std::fmt::Arguments) {
+    /// driver resets the device, here and wherever else they run (the
+    /// kernel); a live driver gets a configuration interrupt.
+    pub fn needs_reset(&mut self, why: std::fmt::Arguments) {
         warn!("virtio-mmio: {why}; device needs reset");
         self.status |= STATUS_DEVICE_NEEDS_RESET;
+        self.failures += 1;
         self.pending = 0;
+        self.blocked = 0;
+        self.device.stopped();
         if self.status & STATUS_DRIVER_OK != 0 {
-            self.raise(INT_CONFIG);
+            self.irq.trigger(INT_CONFIG);
         }
+    }
+
+    /// How often the device went into DEVICE_NEEDS_RESET: a run in which a
+    /// device failed lost the data of the chain it failed on.
+    pub fn failures(&self) -> u64 {
+        self.failures
     }
 
     fn broken(&self) -> bool {
@@ -429,6 +441,7 @@ impl<D: VirtioDevice> MmioTransport<D> {
             if let Some(q) = self.selected().filter(|&q| self.queues[q].ready()) {
                 self.queues[q].set_ready(false);
                 self.pending &= !(1 << q);
+                self.blocked &= !(1 << q);
                 self.device.queue_disabled(q);
             }
             return;
@@ -498,16 +511,25 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.run_queue(index, mem)
     }
 
-    /// Takes what a device whose queues run elsewhere reported on its own:
-    /// used buffers (the used-buffer interrupt) and errors (DEVICE_NEEDS_RESET
-    /// and the configuration interrupt).
-    pub fn poll_device(&mut self) {
-        if self.device.take_used_signals() {
-            self.raise(INT_USED_RING);
+    /// Takes the news of a device whose `DeviceEvent::News` fd fired: runs
+    /// the queues that stalled on its backend, or stops it with the error it
+    /// found. Returns a host-side failure, which ends the VM.
+    pub fn take_news(&mut self, mem: &GuestMemoryMmap) -> Option<String> {
+        let news = self.device.poll_news();
+        if let Some(why) = news.needs_reset {
+            if !self.broken() {
+                self.needs_reset(format_args!("{why}"));
+            }
         }
-        if let Some(why) = self.device.error() {
-            self.needs_reset(format_args!("{why}"));
+        if news.ready && self.blocked != 0 {
+            let blocked = std::mem::take(&mut self.blocked);
+            for q in 0..self.queues.len() {
+                if blocked & (1 << q) != 0 && !self.broken() && self.queues[q].ready() {
+                    self.run_queue(q, mem);
+                }
+            }
         }
+        news.fatal
     }
 
     /// Whether a queue stopped at its budget with work left: the VMM then
@@ -528,15 +550,68 @@ impl<D: VirtioDevice> MmioTransport<D> {
         notify
     }
 
+    /// Whether the device has nothing left to do on its own: no queue work
+    /// pending or stalled, and the device (its kernel side) idle too.
+    pub fn idle(&self, mem: &GuestMemoryMmap) -> bool {
+        self.pending == 0 && self.blocked == 0 && (self.broken() || self.device.idle(mem, &self.queues))
+    }
+
+    /// The device's state as the driver and the device see it (QEMU's `info
+    /// virtio-status` and `info virtio-queue-status`), read without
+    /// stopping anything: the ring indexes from guest memory, the device's
+    /// next available index from its queue.
+    pub fn dump(&mut self, mem: &GuestMemoryMmap) -> Vec<String> {
+        let mut lines = vec![format!(
+            "{}: status {:#04x}, features {:#x} (acked {:#x}), InterruptStatus {:#x}, notifications {}, used notifications {}",
+            self.device.name(),
+            self.status,
+            self.offered_features(),
+            self.driver_features,
+            self.irq.status(),
+            self.notifications,
+            self.used_notifications
+        )];
+        for (q, queue) in self.queues.iter().enumerate() {
+            if !queue.ready() {
+                lines.push(format!("  queue {q}: not enabled"));
+                continue;
+            }
+            let read = |addr: u64| mem.read_obj::<u16>(GuestAddress(addr)).map_or("?".into(), |v| v.to_string());
+            let (avail, used, size) = (queue.avail_ring(), queue.used_ring(), u64::from(queue.size()));
+            lines.push(format!(
+                "  queue {q}: size {size}, avail flags {} idx {}, used flags {} idx {}, used_event {}, avail_event {}, \
+                 device next avail {}, next used {}{}{}",
+                read(avail),
+                read(avail + 2),
+                read(used),
+                read(used + 2),
+                read(avail + 4 + 2 * size),
+                read(used + 4 + 8 * size),
+                queue.next_avail(),
+                queue.next_used(),
+                if self.pending & (1 << q) != 0 { ", over budget" } else { "" },
+                if self.blocked & (1 << q) != 0 { ", waiting for its backend" } else { "" },
+            ));
+        }
+        lines.extend(self.device.dump().into_iter().map(|l| format!("  {l}")));
+        lines
+    }
+
     fn run_queue(&mut self, q: usize, mem: &GuestMemoryMmap) -> bool {
         self.pending &= !(1 << q);
         match self.device.process_queue(q, &mut self.queues[q], mem) {
             Ok(run) => {
                 if run.more {
                     self.pending |= 1 << q;
+                    if let Some(requeue) = &self.requeue {
+                        let _ = requeue.write(1);
+                    }
+                }
+                if run.blocked {
+                    self.blocked |= 1 << q;
                 }
                 if run.notify {
-                    self.raise(INT_USED_RING);
+                    self.irq.trigger(INT_USED_RING);
                     self.used_notifications += 1;
                 }
                 run.notify
@@ -632,8 +707,9 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.driver_features_sel = 0;
         self.driver_features = 0;
         self.queue_sel = 0;
-        self.interrupt_status = 0;
+        self.irq.clear();
         self.pending = 0;
+        self.blocked = 0;
         self.device.reset();
     }
 }
@@ -651,271 +727,4 @@ fn lifecycle_message(bit: u32, device: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::virtio::console::{Console, QUEUE_MAX_SIZE};
-    use vm_memory::Bytes;
-
-    fn setup() -> (MmioTransport<Console>, GuestMemoryMmap) {
-        let out = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap();
-        (MmioTransport::new(Console::new(out)), mem)
-    }
-
-    fn read(t: &mut MmioTransport<Console>, offset: u64) -> u32 {
-        let mut data = [0xffu8; 4];
-        t.read(offset, &mut data);
-        u32::from_le_bytes(data)
-    }
-
-    fn write(t: &mut MmioTransport<Console>, mem: &GuestMemoryMmap, offset: u64, value: u32) {
-        t.write(offset, &value.to_le_bytes(), mem);
-    }
-
-    /// The driver side of §3.1.1 up to FEATURES_OK, accepting `features`.
-    fn negotiate(t: &mut MmioTransport<Console>, mem: &GuestMemoryMmap, features: u64) {
-        write(t, mem, 0x070, STATUS_ACKNOWLEDGE);
-        write(t, mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
-        write(t, mem, 0x024, 0);
-        write(t, mem, 0x020, features as u32);
-        write(t, mem, 0x024, 1);
-        write(t, mem, 0x020, (features >> 32) as u32);
-        write(t, mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
-    }
-
-    fn setup_queue(t: &mut MmioTransport<Console>, mem: &GuestMemoryMmap, q: u32, base: u64) {
-        write(t, mem, 0x030, q);
-        write(t, mem, 0x038, 16);
-        for (i, offset) in [0x080, 0x090, 0x0a0].into_iter().enumerate() {
-            write(t, mem, offset, (base + 0x100 * i as u64) as u32);
-            write(t, mem, offset + 4, 0);
-        }
-        write(t, mem, 0x044, 1);
-    }
-
-    #[test]
-    fn identification_registers() {
-        let (mut t, _) = setup();
-        assert_eq!(read(&mut t, 0x000), 0x7472_6976);
-        assert_eq!(read(&mut t, 0x004), 2);
-        assert_eq!(read(&mut t, 0x008), 3);
-        assert_eq!(read(&mut t, 0x00c), VENDOR_ID);
-        assert_eq!(read(&mut t, 0x0fc), 0);
-    }
-
-    #[test]
-    fn features_are_paged_by_the_selector() {
-        let (mut t, mem) = setup();
-        let offered = t.device().features();
-        write(&mut t, &mem, 0x014, 0);
-        assert_eq!(read(&mut t, 0x010), offered as u32);
-        write(&mut t, &mem, 0x014, 1);
-        assert_eq!(read(&mut t, 0x010), (offered >> 32) as u32);
-        assert_eq!(offered >> 32 & 1, 1, "VERSION_1 is offered");
-        write(&mut t, &mem, 0x014, 2);
-        assert_eq!(read(&mut t, 0x010), 0);
-    }
-
-    #[test]
-    fn full_bring_up_reaches_driver_ok() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER);
-        assert_eq!(read(&mut t, 0x070), 0x0b);
-        assert_eq!(t.acked_features(), VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER);
-        write(&mut t, &mem, 0x030, 1);
-        assert_eq!(read(&mut t, 0x034), u32::from(QUEUE_MAX_SIZE));
-        assert_eq!(read(&mut t, 0x044), 0);
-        setup_queue(&mut t, &mem, 0, 0x5000);
-        setup_queue(&mut t, &mem, 1, 0x6000);
-        assert_eq!(read(&mut t, 0x044), 1);
-        write(&mut t, &mem, 0x070, 0x0f);
-        assert_eq!(read(&mut t, 0x070), 0x0f);
-        assert_eq!(t.queue(1).unwrap().size(), 16);
-        assert_eq!(t.queue(1).unwrap().desc_table(), 0x6000);
-    }
-
-    #[test]
-    fn status_zero_resets_everything() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-        setup_queue(&mut t, &mem, 1, 0x6000);
-        write(&mut t, &mem, 0x070, 0);
-        assert_eq!(read(&mut t, 0x070), 0);
-        assert_eq!(t.acked_features(), 0);
-        write(&mut t, &mem, 0x030, 1);
-        assert_eq!(read(&mut t, 0x044), 0);
-        assert_eq!(t.queue(1).unwrap().size(), QUEUE_MAX_SIZE);
-    }
-
-    #[test]
-    fn features_ok_requires_version_1_and_only_offered_bits() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, 0);
-        assert_eq!(read(&mut t, 0x070), 0x03, "FEATURES_OK refused without VERSION_1");
-        write(&mut t, &mem, 0x070, 0);
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1 | 1 << 40);
-        assert_eq!(read(&mut t, 0x070), 0x03, "FEATURES_OK refused with an unoffered bit");
-    }
-
-    #[test]
-    fn status_bits_out_of_order_need_reset() {
-        let (mut t, mem) = setup();
-        write(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
-        assert_eq!(read(&mut t, 0x070), 0x43);
-        // Only a reset clears it.
-        write(&mut t, &mem, 0x070, 0);
-        assert_eq!(read(&mut t, 0x070), 0);
-        write(&mut t, &mem, 0x070, STATUS_ACKNOWLEDGE);
-        write(&mut t, &mem, 0x070, STATUS_DRIVER);
-        assert_eq!(read(&mut t, 0x070) & STATUS_DEVICE_NEEDS_RESET, STATUS_DEVICE_NEEDS_RESET, "clearing a bit");
-    }
-
-    #[test]
-    fn queue_registers_are_gated_on_status_and_readiness() {
-        let (mut t, mem) = setup();
-        write(&mut t, &mem, 0x030, 1);
-        write(&mut t, &mem, 0x038, 8); // before FEATURES_OK: ignored
-        assert_eq!(t.queue(1).unwrap().size(), QUEUE_MAX_SIZE);
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-        setup_queue(&mut t, &mem, 1, 0x6000);
-        write(&mut t, &mem, 0x038, 8); // queue enabled: ignored
-        assert_eq!(t.queue(1).unwrap().size(), 16);
-        write(&mut t, &mem, 0x030, 7); // no such queue
-        assert_eq!(read(&mut t, 0x034), 0);
-        assert_eq!(read(&mut t, 0x070) & STATUS_DEVICE_NEEDS_RESET, 0);
-    }
-
-    #[test]
-    fn invalid_queue_sizes_need_reset() {
-        for size in [0, 3, 512, 0x1_0000] {
-            let (mut t, mem) = setup();
-            negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-            write(&mut t, &mem, 0x030, 1);
-            write(&mut t, &mem, 0x038, size);
-            assert_eq!(read(&mut t, 0x070), 0x4b, "size {size}");
-        }
-    }
-
-    #[test]
-    fn queue_layout_is_checked_when_enabled() {
-        let cases: [(&[(u64, u32)], &str); 3] = [
-            (&[(0x080, 0x5000), (0x090, 0x5100)], "used ring address never written"),
-            (&[(0x080, 0x5008), (0x090, 0x5100), (0x0a0, 0x5200)], "misaligned descriptor table"),
-            (&[(0x080, 0x5000), (0x090, 0x5100), (0x0a0, 0xf_fffc)], "used ring past the end of RAM"),
-        ];
-        for (writes, what) in cases {
-            let (mut t, mem) = setup();
-            negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-            write(&mut t, &mem, 0x030, 1);
-            for &(offset, value) in writes {
-                write(&mut t, &mem, offset, value);
-            }
-            write(&mut t, &mem, 0x044, 1);
-            assert_eq!(read(&mut t, 0x070), 0x4b, "{what}");
-            assert_eq!(read(&mut t, 0x044), 0, "{what}");
-        }
-    }
-
-    #[test]
-    fn bad_accesses_are_ignored() {
-        let (mut t, mem) = setup();
-        write(&mut t, &mem, 0x000, 0); // read-only
-        assert_eq!(read(&mut t, 0x000), 0x7472_6976);
-        t.write(0x070, &[1], &mem); // 8-bit register write
-        assert_eq!(read(&mut t, 0x070), 0);
-        let mut byte = [0xffu8; 1];
-        t.read(0x000, &mut byte);
-        assert_eq!(byte, [0]);
-        assert_eq!(read(&mut t, 0x0a8), 0); // unknown register
-        assert_eq!(read(&mut t, 0x080), 0); // write-only register
-        let mut config = [0xffu8; 2];
-        t.read(0x100 + 12, &mut config); // past the console's 12 config bytes
-        assert_eq!(config, [0, 0]);
-        assert_eq!(read(&mut t, 0x070), 0, "none of this needs a reset");
-    }
-
-    #[test]
-    fn shared_memory_reads_as_no_region_and_queue_reset_is_known() {
-        let (mut t, mem) = setup();
-        write(&mut t, &mem, 0x0ac, 0);
-        for offset in [0x0b0, 0x0b4, 0x0b8, 0x0bc] {
-            assert_eq!(read(&mut t, offset), u32::MAX, "{offset:#x}");
-        }
-        assert_eq!(read(&mut t, 0x0c0), 0);
-        write(&mut t, &mem, 0x0c0, 1);
-        assert_eq!(read(&mut t, 0x070), 0, "ignored, no reset needed");
-    }
-
-    #[test]
-    fn an_available_ring_at_zero_is_refused_when_enabled() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-        write(&mut t, &mem, 0x030, 1);
-        for (offset, value) in [(0x080, 0x5000), (0x090, 0), (0x0a0, 0x5200)] {
-            write(&mut t, &mem, offset, value);
-            write(&mut t, &mem, offset + 4, 0);
-        }
-        write(&mut t, &mem, 0x044, 1);
-        assert_eq!(read(&mut t, 0x044), 0);
-        assert_eq!(read(&mut t, 0x070), 0x4b);
-    }
-
-    #[test]
-    fn a_queue_over_budget_resumes_without_a_notification() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-        setup_queue(&mut t, &mem, 0, 0x5000);
-        setup_queue(&mut t, &mem, 1, 0x6000);
-        write(&mut t, &mem, 0x070, 0x0f);
-        // One 768 KiB buffer: two budgets.
-        mem.write_obj(virtio_queue::desc::split::Descriptor::new(0x8000, 3 << 18, 0, 0), GuestAddress(0x6000)).unwrap();
-        mem.write_obj(1u16, GuestAddress(0x6102)).unwrap();
-        assert!(!t.write(0x050, &1u32.to_le_bytes(), &mem));
-        let mut runs = 1;
-        while t.has_pending_work() {
-            let notify = t.resume(&mem);
-            runs += 1;
-            assert_eq!(notify, !t.has_pending_work(), "the last run uses the chain");
-        }
-        assert_eq!(runs, 2);
-        assert_eq!(t.device().bytes_out, 3 << 18);
-        assert_eq!(mem.read_obj::<u16>(GuestAddress(0x6202)).unwrap(), 1);
-    }
-
-    #[test]
-    fn disabling_a_queue_drops_its_pending_work() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-        setup_queue(&mut t, &mem, 0, 0x5000);
-        setup_queue(&mut t, &mem, 1, 0x6000);
-        write(&mut t, &mem, 0x070, 0x0f);
-        mem.write_obj(virtio_queue::desc::split::Descriptor::new(0x8000, 3 << 18, 0, 0), GuestAddress(0x6000)).unwrap();
-        mem.write_obj(1u16, GuestAddress(0x6102)).unwrap();
-        t.write(0x050, &1u32.to_le_bytes(), &mem);
-        assert!(t.has_pending_work());
-        write(&mut t, &mem, 0x030, 1);
-        write(&mut t, &mem, 0x044, 0);
-        assert!(!t.has_pending_work());
-        assert_eq!(t.device().bytes_out, 1 << 19, "nothing more after QueueReady = 0");
-    }
-
-    #[test]
-    fn notify_before_driver_ok_is_ignored_and_interrupt_ack_clears() {
-        let (mut t, mem) = setup();
-        negotiate(&mut t, &mem, VIRTIO_F_VERSION_1);
-        assert!(!t.write(0x050, &1u32.to_le_bytes(), &mem));
-        assert_eq!(t.interrupt_status(), 0);
-        setup_queue(&mut t, &mem, 0, 0x5000);
-        setup_queue(&mut t, &mem, 1, 0x6000);
-        write(&mut t, &mem, 0x070, 0x0f);
-        // A buffer of 4 bytes at 0x8000 on transmitq.
-        mem.write_obj(virtio_queue::desc::split::Descriptor::new(0x8000, 4, 0, 0), GuestAddress(0x6000)).unwrap();
-        mem.write_obj(1u16, GuestAddress(0x6102)).unwrap();
-        assert!(t.write(0x050, &1u32.to_le_bytes(), &mem));
-        assert_eq!(t.interrupt_status(), INT_USED_RING);
-        assert_eq!(t.device().bytes_out, 4);
-        write(&mut t, &mem, 0x064, INT_USED_RING);
-        assert_eq!(t.interrupt_status(), 0);
-        assert_eq!(read(&mut t, 0x060), 0);
-    }
-}
+mod tests;

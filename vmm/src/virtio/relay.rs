@@ -2,27 +2,27 @@
 //! itself. vhost-console writes only to files that can refuse to wait
 //! (pipes, sockets, /dev/null, /dev/vmm-console) and to storage; a terminal
 //! can be stopped (Ctrl-S) and block its writer for ever. For such an output
-//! the kernel writes into a pipe and a thread here copies the pipe to it, so
-//! that only the VMM ever waits on the output.
+//! the kernel writes into a pipe and a thread here copies the pipe into the
+//! `Output`, so that only the VMM's own threads ever wait on the output.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::thread::JoinHandle;
 
-use crate::warn;
+use crate::output::Output;
 
 pub struct Relay {
     /// The pipe's write end, handed to the kernel (which takes its own
     /// reference) and used for the emergency writes, to keep their order.
-    /// Taken (closed) at drop.
+    /// Non-blocking. Taken (closed) at drop.
     writer: Option<File>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Relay {
-    /// Starts copying a new pipe to `out`.
-    pub fn new(mut out: File) -> io::Result<Self> {
+    /// Starts copying a new pipe into `out`.
+    pub fn new(out: Output) -> io::Result<Self> {
         let mut fds = [0; 2];
         // SAFETY: a valid array for the two descriptors; the result is checked.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -30,26 +30,28 @@ impl Relay {
         }
         // SAFETY: pipe2 returned two new descriptors that nothing else owns.
         let (mut reader, writer) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        // Our emergency writes must not wait either. The kernel shares this
+        // open file, and writes to it with RWF_NOWAIT anyway.
+        // SAFETY: fcntl on a descriptor we own; the result is checked.
+        if unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
         let thread = std::thread::Builder::new().name("console-relay".into()).spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
-            let mut failed = false;
             // Until every write end is closed: ours at drop, the kernel's
-            // when the device is closed.
+            // when the device is closed. After a failure the pipe is still
+            // drained (and counted as lost by the output), so that the
+            // kernel never waits.
             loop {
-                let n = match reader.read(&mut buf) {
+                match reader.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        warn!("virtio-console: console relay failed ({e}); dropping further output");
-                        break;
+                    Ok(n) => {
+                        out.push_wait(&buf[..n]);
                     }
-                };
-                // Keep draining after a failure, so that the kernel never waits.
-                if !failed {
-                    if let Err(e) = out.write_all(&buf[..n]) {
-                        warn!("virtio-console: console output failed ({e}); dropping further output");
-                        failed = true;
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        crate::warn!("virtio-console: console relay failed ({e})");
+                        break;
                     }
                 }
             }
@@ -62,15 +64,18 @@ impl Relay {
         self.writer.as_ref().map_or(-1, File::as_raw_fd)
     }
 
-    /// Writes `bytes` behind everything the kernel wrote so far.
-    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer.as_mut().map_or(Ok(()), |w| w.write_all(bytes))
+    /// Writes `bytes` behind everything the kernel wrote so far, as much as
+    /// the pipe takes now; returns how much that was.
+    pub fn write_nowait(&mut self, bytes: &[u8]) -> usize {
+        self.writer.as_mut().and_then(|w| w.write(bytes).ok()).unwrap_or(0)
     }
 }
 
 impl Drop for Relay {
     /// Closes our write end and waits until the thread has copied everything:
     /// the caller closes the device first, so the kernel's end is gone too.
+    /// The thread waits for room in the output, which `Output::abandon`
+    /// ends when the output's reader has stopped.
     fn drop(&mut self) {
         drop(self.writer.take());
         if let Some(thread) = self.thread.take() {

@@ -1,20 +1,18 @@
 //! The console with its queues processed in the kernel: /dev/vhost-console
 //! from the vhost_console module, driven through rust-vmm's `vhost` crate
 //! (`VhostKernBackend` gives the standard vhost ioctls) plus the device's one
-//! ioctl, VHOST_CONSOLE_SET_BACKEND, which hands the kernel the output file.
+//! ioctl, VHOST_CONSOLE_SET_BACKEND, which hands the kernel a queue's file.
 //!
-//! Notify path: the driver's QueueNotify write hits a KVM ioeventfd (see
-//! vm.rs), which the kernel worker polls; the vCPU never exits for it. The
-//! kernel signals the call eventfd when it used buffers, and the err eventfd
-//! when it stopped a queue, which the transport turns into
-//! DEVICE_NEEDS_RESET. The bare-metal VM has no interrupt controller to hand
-//! the call eventfd to: it reads both when its guest sleeps in HLT, and
-//! injects the interrupt itself.
+//! Notify path: the driver's QueueNotify write hits a KVM ioeventfd
+//! (`on_mmio`), which the kernel worker polls; the vCPU never exits for it.
+//! The kernel signals the call eventfd when it used buffers (the VMM's event
+//! loop sets InterruptStatus and raises the line) and the err eventfd when it
+//! stopped a queue (DEVICE_NEEDS_RESET).
 //!
 //! The kernel writes only to outputs that cannot block it for ever; for any
 //! other (a terminal) it is handed a pipe that `Relay` copies to the output.
 //! Input likewise: the kernel reads receiveq's bytes straight from a pipe, a
-//! socket or a file; a terminal's bytes come through the VMM's input thread
+//! socket or a file; a terminal's bytes come through the VMM's event loop
 //! (which watches for the escape) and a pipe.
 
 use std::fs::{File, OpenOptions};
@@ -28,7 +26,7 @@ use vhost::vhost_kern::vhost_binding::{vhost_vring_file, vhost_vring_state};
 use vhost::vhost_kern::VhostKernBackend;
 use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
@@ -36,7 +34,8 @@ use super::console::{
     self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, RECEIVEQ_INDEX, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE,
 };
 use super::relay::Relay;
-use super::{ActivateError, QueueError, QueueRun, VirtioDevice};
+use super::{ActivateError, DeviceEvent, News, QueueError, QueueRun, VirtioDevice};
+use crate::output::Output;
 use crate::stats::Stats;
 use crate::warn;
 
@@ -117,27 +116,33 @@ pub struct VhostConsole {
     backend: Backend,
     /// What the kernel offers; the device offers these plus EMERG_WRITE.
     kernel_features: u64,
-    out: File,
+    out: Output,
     /// The pipe to `out`, once the kernel refused `out` itself.
     relay: Option<Relay>,
     /// What the kernel reads for receiveq, and the write end of the pipe
     /// when the VMM relays the input.
     input: Option<File>,
     input_pipe: Option<File>,
+    /// Which queues have a backend in the kernel now.
+    attached: [bool; 2],
     kicks: [EventFd; 2],
+    /// Kicks counted so far (the kernel polls the eventfds but never reads
+    /// them; a dump reads and adds them here).
+    kicks_seen: u64,
     calls: [EventFd; 2],
     err: EventFd,
     /// How long the kernel worker polls an empty queue before it sleeps (µs).
     poll_us: u32,
-    /// Used-buffer notifications the kernel signalled, for statistics.
-    pub calls_seen: u64,
+    /// The output's failure, once reported.
+    failure_reported: bool,
 }
 
 impl VhostConsole {
     /// Opens the device and becomes its owner (the kernel starts the worker
-    /// in this process). `out` receives the guest's bytes; `poll_us` is the
-    /// worker's busy-poll window (VHOST_SET_VRING_BUSYLOOP_TIMEOUT).
-    pub fn new(mem: &GuestMemoryMmap, out: File, input: Input, poll_us: u32) -> Result<Self, VhostError> {
+    /// in this process). `out` receives the guest's bytes (the kernel writes
+    /// to its file once started); `poll_us` is the worker's busy-poll window
+    /// (VHOST_SET_VRING_BUSYLOOP_TIMEOUT).
+    pub fn new(mem: &GuestMemoryMmap, out: Output, input: Input, poll_us: u32) -> Result<Self, VhostError> {
         let file = OpenOptions::new().read(true).write(true).open(DEVICE_PATH).map_err(VhostError::Open)?;
         let backend = Backend { file, mem: Arc::new(mem.clone()) };
         backend.set_owner().map_err(|e| VhostError::Ioctl("VHOST_SET_OWNER", e))?;
@@ -158,11 +163,13 @@ impl VhostConsole {
             relay: None,
             input,
             input_pipe,
+            attached: [false; 2],
             kicks: [eventfd()?, eventfd()?],
+            kicks_seen: 0,
             calls: [eventfd()?, eventfd()?],
             err: eventfd()?,
             poll_us,
-            calls_seen: 0,
+            failure_reported: false,
         })
     }
 
@@ -173,7 +180,7 @@ impl VhostConsole {
         vm: &VmFd,
         mem: &GuestMemoryMmap,
         base: u64,
-        out: File,
+        out: Output,
         input: Input,
         poll_us: u32,
     ) -> Result<Self, VhostError> {
@@ -185,26 +192,31 @@ impl VhostConsole {
         Ok(device)
     }
 
-    /// Collects the calls signalled since the last look.
-    pub fn count_calls(&mut self) -> u64 {
-        for call in &self.calls {
-            self.calls_seen += call.read().unwrap_or(0);
-        }
-        self.calls_seen
-    }
-
     fn ioctl<T>(what: &'static str, r: vhost::Result<T>) -> Result<T, ActivateError> {
         r.map_err(|e| ActivateError::Vhost(what, e.to_string()))
     }
 
     /// VHOST_CONSOLE_SET_BACKEND for `queue`; fd -1 detaches.
-    fn set_backend(&self, queue: usize, fd: RawFd) -> std::io::Result<()> {
+    fn set_backend(&mut self, queue: usize, fd: RawFd) -> std::io::Result<()> {
         let file = vhost_vring_file { index: queue as u32, fd };
         // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_file;
         // the return value is checked.
         match unsafe { ioctl_with_ref(&self.backend, VHOST_CONSOLE_SET_BACKEND(), &file) } {
-            0 => Ok(()),
+            0 => {
+                self.attached[queue] = fd >= 0;
+                Ok(())
+            }
             _ => Err(std::io::Error::last_os_error()),
+        }
+    }
+
+    /// Detaches both queues: the kernel stops processing them until the
+    /// next activation.
+    fn detach(&mut self) {
+        for queue in [TRANSMITQ_INDEX, RECEIVEQ_INDEX] {
+            if self.attached[queue] {
+                let _ = self.set_backend(queue, -1);
+            }
         }
     }
 
@@ -213,11 +225,13 @@ impl VhostConsole {
     fn attach_output(&mut self) -> Result<(), ActivateError> {
         let failed = |e: std::io::Error| ActivateError::Vhost("VHOST_CONSOLE_SET_BACKEND", e.to_string());
         if self.relay.is_none() {
-            match self.set_backend(TRANSMITQ_INDEX, self.out.as_raw_fd()) {
+            let fd = self.out.file().map_or(-1, AsRawFd::as_raw_fd);
+            match self.set_backend(TRANSMITQ_INDEX, fd) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    let out = self.out.try_clone().map_err(|e| ActivateError::Output("share the output", e))?;
-                    self.relay = Some(Relay::new(out).map_err(|e| ActivateError::Output("start the output relay", e))?);
+                    self.relay = Some(
+                        Relay::new(self.out.clone()).map_err(|e| ActivateError::Output("start the output relay", e))?,
+                    );
                 }
                 Err(e) => return Err(failed(e)),
             }
@@ -229,17 +243,55 @@ impl VhostConsole {
     /// Attaches the input, if there is one. A file the kernel will not read
     /// (EINVAL: it could block the worker) leaves the guest without input,
     /// with a warning, as a console with nothing behind it.
-    fn attach_input(&self) -> Result<(), ActivateError> {
-        let Some(input) = &self.input else { return Ok(()) };
-        match self.set_backend(RECEIVEQ_INDEX, input.as_raw_fd()) {
+    fn attach_input(&mut self) -> Result<(), ActivateError> {
+        let Some(fd) = self.input.as_ref().map(AsRawFd::as_raw_fd) else { return Ok(()) };
+        match self.set_backend(RECEIVEQ_INDEX, fd) {
             Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 warn!("vhost: the kernel will not read this input without blocking (a terminal?); no console input");
+                self.input = None;
                 Ok(())
             }
             Err(e) => Err(ActivateError::Vhost("VHOST_CONSOLE_SET_BACKEND", e.to_string())),
         }
     }
+
+    /// Whether the kernel has read all the input there will be: a regular
+    /// file to its end (the kernel moves the file position this process
+    /// shares), a pipe or socket empty with its writer gone.
+    fn input_consumed(&self) -> bool {
+        let Some(input) = &self.input else { return true };
+        let fd = input.as_raw_fd();
+        if let Ok(meta) = input.metadata() {
+            if meta.is_file() {
+                // SAFETY: lseek on a descriptor we own, moving nothing.
+                let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+                return pos >= 0 && pos as u64 >= meta.len();
+            }
+        }
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through a live pointer.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } != 0 || unread != 0 {
+            return false;
+        }
+        // The relayed pipe's writer is ours: the VMM's input ended (the VM
+        // knows that) and what it wrote has been read.
+        self.input_pipe.is_some() || poll_ready(fd, libc::POLLHUP | libc::POLLRDHUP)
+    }
+}
+
+/// Whether `fd` is ready for any of `events`, now.
+fn poll_ready(fd: RawFd, events: libc::c_short) -> bool {
+    let mut pfd = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: one live pollfd, no waiting.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & (events | libc::POLLHUP) != 0 }
+}
+
+/// Whether the driver has buffers on `queue` the device has not used: its
+/// avail index ahead of its used index, both read from guest memory.
+fn has_posted(mem: &GuestMemoryMmap, queue: &Queue) -> bool {
+    let read = |addr: u64| mem.read_obj::<u16>(GuestAddress(addr)).unwrap_or(0);
+    queue.ready() && read(queue.avail_ring() + 2) != read(queue.used_ring() + 2)
 }
 
 impl VirtioDevice for VhostConsole {
@@ -266,12 +318,16 @@ impl VirtioDevice for VhostConsole {
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
         let Some(byte) = console::emergency_byte(offset, data) else { return false };
-        // Best effort, like the kernel's own output after a failure; behind
-        // the kernel's bytes if they go through the relay.
-        let _ = match &mut self.relay {
-            Some(relay) => relay.write_all(&[byte]),
-            None => self.out.write_all(&[byte]),
-        };
+        // Behind the kernel's bytes if they go through the relay; never
+        // waiting (a byte that finds no room is lost, and reported).
+        match &mut self.relay {
+            Some(relay) => {
+                if relay.write_nowait(&[byte]) == 0 {
+                    self.out.lose(1);
+                }
+            }
+            None => self.out.push_or_lose(&[byte]),
+        }
         true
     }
 
@@ -314,14 +370,15 @@ impl VirtioDevice for VhostConsole {
                 return Err(ActivateError::Vhost("VHOST_SET_VRING_BUSYLOOP_TIMEOUT", e.to_string()));
             }
         }
+        // A driver may leave a queue it does not use unconfigured (§4.2.3.2):
+        // the kernel gets only the queues the driver enabled.
         if queues.get(RECEIVEQ_INDEX).is_some_and(|q| q.ready()) {
             self.attach_input()?;
         }
-        self.attach_output()
-    }
-
-    fn error(&mut self) -> Option<String> {
-        self.err.read().ok().map(|_| "vhost: the kernel stopped a queue (its log says why)".into())
+        if queues.get(TRANSMITQ_INDEX).is_some_and(|q| q.ready()) {
+            self.attach_output()?;
+        }
+        Ok(())
     }
 
     fn process_queue(&mut self, _: usize, _: &mut Queue, _: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
@@ -332,11 +389,19 @@ impl VirtioDevice for VhostConsole {
     fn queue_disabled(&mut self, index: usize) {
         // The kernel must stop touching the ring (§4.2.2.1): without a
         // backend its worker leaves the queue alone.
-        let _ = self.set_backend(index, -1);
+        if self.attached[index] {
+            let _ = self.set_backend(index, -1);
+        }
+    }
+
+    fn stopped(&mut self) {
+        // DEVICE_NEEDS_RESET stops the kernel's side too, as QueueReady = 0
+        // does: no more buffers consumed, no more interrupts.
+        self.detach();
     }
 
     /// Relayed input (a terminal's): into the pipe the kernel reads, as much
-    /// as it has room for; the input thread retries the rest.
+    /// as it has room for; the event loop retries the rest.
     fn input(&mut self, bytes: &[u8]) -> usize {
         match &mut self.input_pipe {
             Some(pipe) => pipe.write(bytes).unwrap_or(0),
@@ -344,43 +409,94 @@ impl VirtioDevice for VhostConsole {
         }
     }
 
+    fn events(&self) -> Vec<DeviceEvent> {
+        let mut events: Vec<DeviceEvent> = self.calls.iter().map(|c| DeviceEvent::Used(c.as_raw_fd())).collect();
+        events.push(DeviceEvent::News(self.err.as_raw_fd()));
+        events.push(DeviceEvent::News(self.out.room_fd()));
+        events
+    }
+
+    fn poll_news(&mut self) -> News {
+        self.out.clear_room();
+        let needs_reset = self.err.read().ok().map(|_| "vhost: the kernel stopped a queue (its log says why)".into());
+        let fatal = match self.out.failure() {
+            Some(why) if !self.failure_reported => {
+                self.failure_reported = true;
+                Some(why)
+            }
+            _ => None,
+        };
+        News { ready: false, needs_reset, fatal }
+    }
+
+    fn idle(&self, mem: &GuestMemoryMmap, queues: &[Queue]) -> bool {
+        let transmit_done = !self.attached[TRANSMITQ_INDEX] || !has_posted(mem, &queues[TRANSMITQ_INDEX]);
+        // Input the guest has no buffer for waits for ever, as in the
+        // VMM's own device.
+        let receive_done =
+            !self.attached[RECEIVEQ_INDEX] || self.input_consumed() || !has_posted(mem, &queues[RECEIVEQ_INDEX]);
+        let calls_pending = self.calls.iter().any(|c| poll_ready(c.as_raw_fd(), libc::POLLIN));
+        transmit_done && receive_done && !calls_pending
+    }
+
+    fn dump(&mut self) -> Vec<String> {
+        self.kicks_seen += self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum::<u64>();
+        let pending: Vec<bool> = self.calls.iter().map(|c| poll_ready(c.as_raw_fd(), libc::POLLIN)).collect();
+        vec![
+            format!(
+                "vhost: backends attached: receiveq {}, transmitq {}; ioeventfd kicks so far {}; call eventfd pending: receiveq {}, transmitq {}; err pending {}",
+                self.attached[RECEIVEQ_INDEX],
+                self.attached[TRANSMITQ_INDEX],
+                self.kicks_seen,
+                pending[RECEIVEQ_INDEX],
+                pending[TRANSMITQ_INDEX],
+                poll_ready(self.err.as_raw_fd(), libc::POLLIN),
+            ),
+            format!("vhost: worker {}", worker_state().unwrap_or_else(|| "not found".into())),
+        ]
+    }
+
     fn add_stats(&mut self, stats: &mut Stats) {
-        stats.used_notifications += self.count_calls();
-        // The kernel polls the kick eventfds but never reads them: their
-        // counters hold every kick.
-        stats.ioeventfd_notifications = Some(self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum());
+        self.kicks_seen += self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum::<u64>();
+        stats.ioeventfd_notifications = Some(self.kicks_seen);
         stats.worker_wakeups = worker_wakeups();
     }
 
-    fn take_used_signals(&mut self) -> bool {
-        let before = self.calls_seen;
-        self.count_calls() != before
-    }
-
-    fn event_fds(&self) -> Vec<RawFd> {
-        self.calls.iter().chain([&self.err]).map(AsRawFd::as_raw_fd).collect()
-    }
-
     fn reset(&mut self) {
-        // Detach both files: the kernel stops processing until the next activation.
-        let _ = self.set_backend(TRANSMITQ_INDEX, -1);
-        let _ = self.set_backend(RECEIVEQ_INDEX, -1);
+        self.detach();
         // An error the kernel reported before the reset is the old device's:
         // after a reset, Status must read 0 (§2.4), not DEVICE_NEEDS_RESET.
         let _ = self.err.read();
     }
 }
 
-/// How often the kernel's worker slept and was woken so far. It is a thread
-/// of this process (a vhost_task, named after the device), and each sleep
-/// is a voluntary context switch, which /proc counts.
+/// The kernel's worker: a thread of this process (a vhost_task, named after
+/// the device).
+fn worker_task() -> Option<std::path::PathBuf> {
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .map(|t| t.path())
+        .find(|path| std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim_end() == "vhost-console"))
+}
+
+/// The worker's scheduler state and context switches, for the dump.
+fn worker_state() -> Option<String> {
+    let status = std::fs::read_to_string(worker_task()?.join("status")).ok()?;
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("?");
+    let wchan = worker_task().and_then(|t| std::fs::read_to_string(t.join("wchan")).ok()).unwrap_or_default();
+    Some(format!(
+        "state {}, voluntary switches {}, involuntary {}, wchan {}",
+        field("State:"),
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+        if wchan.is_empty() { "?" } else { &wchan }
+    ))
+}
+
+/// How often the kernel's worker slept and was woken so far: each sleep is
+/// a voluntary context switch, which /proc counts.
 fn worker_wakeups() -> Option<u64> {
-    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|task| {
-        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
-        if comm.trim_end() != "vhost-console" {
-            return None;
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")?.trim().parse().ok())
-    })
+    let status = std::fs::read_to_string(worker_task()?.join("status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")?.trim().parse().ok())
 }

@@ -18,19 +18,45 @@ pub const HIMEM_START: u64 = 0x10_0000;
 /// The 32-bit hole: devices from here to 4 GiB; RAM continues above.
 pub const MMIO_GAP_START: u64 = 0xd000_0000;
 pub const MMIO_GAP_END: u64 = 1 << 32;
-/// The virtio-mmio console's window, first in the hole.
+/// The virtio-mmio devices' windows, first in the hole.
 pub const VIRTIO_MMIO_BASE: u64 = MMIO_GAP_START;
+pub const VIRTIO_MMIO_SIZE: u64 = 0x1000;
 /// KVM_SET_TSS_ADDR's three pages and KVM_SET_IDENTITY_MAP_ADDR's one, just
 /// below the BIOS area at the top of the hole, as Firecracker and QEMU put them.
 pub const KVM_TSS_ADDR: u64 = 0xfffb_d000;
 pub const KVM_IDENTITY_MAP_ADDR: u64 = 0xfffb_c000;
 
+/// RAM a Linux guest may have, in MiB: what the host gives, up to 1 TiB.
+pub const MAX_MEM_MIB: u64 = 1 << 20;
+
 // GSIs on the IOAPIC (the ISA numbering below 16): the COM1 line, and the
-// virtio console's, past the legacy ones Linux probes.
+// virtio devices' from 5 up (Firecracker's GSI_LEGACY_START), past the
+// timer, the keyboard and COM2/COM1.
 pub const SERIAL_IRQ: u32 = 4;
-pub const VIRTIO_CONSOLE_IRQ: u32 = 5;
+pub const VIRTIO_GSI_BASE: u32 = 5;
 /// IOAPIC pins (KVM's default routing maps GSI n to pin n).
 pub const IOAPIC_PINS: u8 = 24;
+
+/// A virtio-mmio device's register window and its interrupt: what the
+/// device list, the ACPI DSDT and the kernel command line all describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioSlot {
+    pub base: u64,
+    pub size: u64,
+    /// The GSI of its line (None: no interrupt controller, the bare-metal VM).
+    pub gsi: Option<u32>,
+}
+
+/// The slots of a Linux VM's virtio-mmio devices, in the order they are
+/// handed out: a 4 KiB window each from the start of the hole, and a GSI
+/// each, as many as the IOAPIC has pins for.
+pub fn virtio_slots() -> impl Iterator<Item = MmioSlot> {
+    (VIRTIO_GSI_BASE..u32::from(IOAPIC_PINS)).enumerate().map(|(i, gsi)| MmioSlot {
+        base: VIRTIO_MMIO_BASE + i as u64 * VIRTIO_MMIO_SIZE,
+        size: VIRTIO_MMIO_SIZE,
+        gsi: Some(gsi),
+    })
+}
 
 /// The RAM regions for `ram` bytes: below the hole, and above 4 GiB.
 pub fn ram_regions(ram: u64) -> Vec<(GuestAddress, usize)> {
@@ -77,6 +103,19 @@ mod tests {
                 (0x10_0000, (256 << 20) - 0x10_0000, E820::Ram)
             ]
         );
+    }
+
+    #[test]
+    fn virtio_slots_do_not_overlap_and_each_has_its_own_gsi() {
+        let slots: Vec<MmioSlot> = virtio_slots().collect();
+        assert_eq!(slots.len(), 19);
+        assert_eq!(slots[0], MmioSlot { base: 0xd000_0000, size: 0x1000, gsi: Some(5) });
+        for pair in slots.windows(2) {
+            assert_eq!(pair[1].base, pair[0].base + pair[0].size);
+            assert_eq!(pair[1].gsi.unwrap(), pair[0].gsi.unwrap() + 1);
+        }
+        assert_eq!(slots.last().unwrap().gsi, Some(23), "the IOAPIC's last pin");
+        assert!(slots.last().unwrap().base + 0x1000 <= KVM_IDENTITY_MAP_ADDR);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use kvm_bindings::{kvm_fpu, kvm_lapic_state, kvm_msr_entry, kvm_regs, Msrs};
 use kvm_ioctls::VcpuFd;
 
+use super::boot::Mode;
 use super::layout::BOOT_STACK;
-use crate::boot::Mode;
 
 const MSR_IA32_SYSENTER_CS: u32 = 0x174;
 const MSR_IA32_SYSENTER_ESP: u32 = 0x175;

@@ -13,6 +13,11 @@ pub const LIFECYCLE: [&str; 4] = [
 ];
 pub const HLT_LINE: &str = "[KVM_EXIT_HLT: program halted normally]";
 pub const IDLE_LINE: &str = "[guest waits for input after the end of its input: VM stopped]";
+/// The error lines of a run in which the console went into DEVICE_NEEDS_RESET,
+/// and of one whose guest reported a failure on its debug port.
+pub const DEVICE_FAILED: &str =
+    "vmm: error: the console device stopped on a driver error (see above): the guest's data in it may be lost";
+pub const GUEST_FAILED: &str = "vmm: error: the guest reported a failure on its debug port (the guest: line above)";
 
 pub fn guest(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests").join(name);
@@ -104,6 +109,18 @@ fn assert_run_ending(out: &Output, middle: &[&str], end: &str) {
     assert_eq!(&lines[4..4 + middle.len()], middle);
     assert_eq!(lines[4 + middle.len()], end);
     assert_time_line(&lines[5 + middle.len()]);
+}
+
+/// A run in which the guest halted but something failed: exit status 1, the
+/// four lifecycle lines, then `middle` exactly, the HLT line, and `errors`.
+pub fn assert_failed_run(out: &Output, middle: &[&str], errors: &[&str]) {
+    let lines = stderr_lines(out);
+    assert_eq!(out.status.code(), Some(1), "{}", lines.join("\n"));
+    assert_eq!(lines.len(), 5 + middle.len() + errors.len(), "stderr:\n{}", lines.join("\n"));
+    assert_eq!(&lines[..4], &LIFECYCLE);
+    assert_eq!(&lines[4..4 + middle.len()], middle);
+    assert_eq!(lines[4 + middle.len()], HLT_LINE);
+    assert_eq!(&lines[5 + middle.len()..], errors);
 }
 
 /// Exit status 1, one line on stderr, nothing on stdout.

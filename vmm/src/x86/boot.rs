@@ -1,4 +1,6 @@
-//! x86 boot state: what the vCPU and low memory hold when the guest starts.
+//! x86 boot state of the bare-metal guests: what the vCPU and low memory
+//! hold when the guest starts, where their console is, and the flat
+//! segments a Linux kernel is entered with too.
 //!
 //! Entry follows the PVH boot ABI (Xen's `hvm_start_info`, as Firecracker and
 //! Cloud Hypervisor use for ELF kernels): flat 4 GiB segments, EBX holding the
@@ -14,6 +16,8 @@
 use std::ops::Range;
 
 use kvm_bindings::{kvm_regs, kvm_segment, CpuId, KVM_MAX_CPUID_ENTRIES};
+
+use super::layout::MmioSlot;
 use kvm_ioctls::{Kvm, VcpuFd};
 use linux_loader::loader::elf::start_info::{hvm_memmap_table_entry, hvm_start_info};
 use thiserror::Error;
@@ -26,6 +30,19 @@ pub enum Mode {
     Protected32,
     /// 64-bit long mode, identity-mapped.
     Long64,
+}
+
+/// Where a bare-metal guest's console window sits; RAM ends below it. The
+/// guests look there unless their command line names another.
+pub const CONSOLE_MMIO_BASE: u64 = 0x1000_0000;
+pub const MAX_MEM_MIB: u64 = CONSOLE_MMIO_BASE >> 20;
+/// The vector the console's interrupt arrives on (the guests' IDT has its
+/// gate there: guest/src/interrupt.rs).
+pub const CONSOLE_VECTOR: u32 = 0x20;
+
+/// The bare-metal console's window: no GSI, its interrupt is injected.
+pub fn console_slot() -> MmioSlot {
+    MmioSlot { base: CONSOLE_MMIO_BASE, size: 0x1000, gsi: None }
 }
 
 pub const GDT_ADDR: u64 = 0x500;

@@ -8,7 +8,7 @@ use std::ops::Range;
 use thiserror::Error;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
-use crate::boot::{self, Mode};
+use super::boot::{self, Mode};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum LoadError {

@@ -1,0 +1,263 @@
+//! The VMM's main thread while a VM runs: one epoll loop over everything
+//! that is not a vCPU exit. The signals the VMM handles (a signalfd), the
+//! console's input, the devices' eventfds (the kernel's call and err
+//! eventfds in vhost mode, an output's room), a timer for queue work that
+//! stopped at its budget, and the VM's stop. Nothing here blocks but
+//! `epoll_wait`, and no vCPU waits for this thread.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::timerfd::TimerFd;
+
+use crate::input::{Input, InputState, Step};
+use crate::virtio::mmio::INT_USED_RING;
+use crate::virtio::DeviceEvent;
+use crate::vm::{Exit, Shared, VmError};
+
+/// The signals the VMM takes itself: the four that end it, and SIGUSR1,
+/// which dumps the devices' state.
+const SIGNALS: [libc::c_int; 5] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1];
+
+/// How soon queue work that stopped at its budget goes on, if the guest
+/// makes no exit before (vhost requeues its worker at once; a little later
+/// lets the vCPU run).
+const RESUME_DELAY: Duration = Duration::from_micros(100);
+/// How soon input the console had no room for is offered again.
+const INPUT_RETRY: Duration = Duration::from_millis(5);
+
+const SIGNAL: u64 = 0;
+const STOP: u64 = 1;
+const INPUT: u64 = 2;
+const TIMER: u64 = 3;
+const REQUEUE: u64 = 4;
+/// Device event k is token DEVICE + k.
+const DEVICE: u64 = 16;
+
+/// The signals above, blocked in every thread and read from a signalfd.
+pub struct Signals {
+    fd: File,
+}
+
+impl Signals {
+    /// Blocks the signals the VMM handles in this thread and in every thread
+    /// it starts afterwards: call it first, before any thread exists and
+    /// before the terminal goes raw, so that no signal can arrive in between.
+    pub fn block() -> io::Result<Self> {
+        // SAFETY: a zeroed sigset_t is valid for sigemptyset; the calls take
+        // valid pointers and change only this thread's mask; signalfd
+        // returns a new descriptor that nothing else owns (checked).
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in SIGNALS {
+                libc::sigaddset(&mut set, s);
+            }
+            if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Signals { fd: File::from_raw_fd(fd) })
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The next pending signal, without waiting.
+    pub fn take(&mut self) -> Option<libc::c_int> {
+        let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        match self.fd.read(&mut info) {
+            Ok(n) if n == info.len() => {
+                // The first field of signalfd_siginfo is ssi_signo (u32).
+                Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as libc::c_int)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A signal's name, for "stopped by SIGTERM".
+pub fn signal_name(signal: libc::c_int) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGUSR1 => "SIGUSR1",
+        _ => "a signal",
+    }
+}
+
+fn epoll_add(epoll: &Epoll, fd: RawFd, token: u64) -> io::Result<()> {
+    epoll.ctl(ControlOperation::Add, fd, EpollEvent::new(EventSet::IN, token))
+}
+
+/// Serves the VM's events until it stops.
+pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Result<(), VmError> {
+    let io = |what: &'static str| move |e: io::Error| VmError::Thread(format!("event loop: {what}: {e}"));
+    let epoll = Epoll::new().map_err(io("epoll"))?;
+    epoll_add(&epoll, signals.fd(), SIGNAL).map_err(io("signals"))?;
+    epoll_add(&epoll, shared.stop.fd(), STOP).map_err(io("stop"))?;
+    let mut timer = TimerFd::new().map_err(|e| io("timer")(io::Error::from_raw_os_error(e.errno())))?;
+    epoll_add(&epoll, timer.as_raw_fd(), TIMER).map_err(io("timer"))?;
+    epoll_add(&epoll, shared.requeue.as_raw_fd(), REQUEUE).map_err(io("requeue"))?;
+    let mut events: Vec<(usize, DeviceEvent)> = Vec::new();
+    for (i, v) in shared.virtio.iter().enumerate() {
+        for event in v.lock().transport.device().events() {
+            let fd = match event {
+                DeviceEvent::Used(fd) | DeviceEvent::News(fd) => fd,
+            };
+            epoll_add(&epoll, fd, DEVICE + events.len() as u64).map_err(io("device events"))?;
+            events.push((i, event));
+        }
+    }
+
+    let mut input = input.map(InputState::new);
+    // A regular file cannot be polled (epoll refuses it): it is always
+    // readable, and read whenever the device has room.
+    let mut always_ready = false;
+    if let Some(state) = &input {
+        match epoll_add(&epoll, state.fd(), INPUT) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => always_ready = true,
+            Err(e) => return Err(io("input")(e)),
+        }
+    } else {
+        shared.end_input();
+    }
+    let mut input_polled = !always_ready;
+
+    let mut ready = vec![EpollEvent::default(); 16];
+    loop {
+        if shared.stop.is_set() {
+            return Ok(());
+        }
+        let held = input.as_ref().is_some_and(InputState::held);
+        let pending = shared.virtio.iter().any(|v| v.lock().transport.has_pending_work());
+        let delay = if pending {
+            Some(RESUME_DELAY)
+        } else if held {
+            Some(INPUT_RETRY)
+        } else {
+            None
+        };
+        match delay {
+            Some(d) if !timer.is_armed().unwrap_or(false) => {
+                let _ = timer.reset(d, None);
+            }
+            None => {
+                let _ = timer.clear();
+            }
+            _ => {}
+        }
+        let read_now = always_ready && input.is_some() && !held;
+        let n = match epoll.wait(if read_now { 0 } else { -1 }, &mut ready) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io("epoll_wait")(e)),
+        };
+        let mut feed = read_now;
+        for event in &ready[..n] {
+            match event.data() {
+                SIGNAL => {
+                    while let Some(signal) = signals.take() {
+                        if signal == libc::SIGUSR1 {
+                            dump(shared);
+                        } else {
+                            shared.stop.finish(Err(VmError::Signal(signal_name(signal))));
+                        }
+                    }
+                }
+                STOP => return Ok(()),
+                // The loop arms the timer for it at the top.
+                REQUEUE => {
+                    let _ = shared.requeue.read();
+                }
+                INPUT => feed = true,
+                TIMER => {
+                    let _ = timer.wait();
+                    for v in &shared.virtio {
+                        v.lock().resume();
+                    }
+                    feed |= held;
+                }
+                token => {
+                    let Some(&(i, event)) = events.get((token - DEVICE) as usize) else { continue };
+                    let v = &shared.virtio[i];
+                    match event {
+                        DeviceEvent::Used(fd) => {
+                            let mut count = [0u8; 8];
+                            // SAFETY: an eventfd read of its 8-byte counter
+                            // into a live buffer.
+                            if unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) } == 8 {
+                                shared.calls.fetch_add(u64::from_ne_bytes(count), Ordering::Relaxed);
+                                v.irq.trigger(INT_USED_RING);
+                            }
+                        }
+                        DeviceEvent::News(_) => {
+                            let mut slot = v.lock();
+                            let slot = &mut *slot;
+                            if let Some(fatal) = slot.transport.take_news(&slot.mem) {
+                                shared.stop.finish(Err(VmError::Output(fatal)));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !feed {
+            continue;
+        }
+        let Some(state) = &mut input else { continue };
+        match state.step(&shared.virtio[0]) {
+            Step::Fed if !input_polled && !always_ready => {
+                epoll_add(&epoll, state.fd(), INPUT).map_err(io("input"))?;
+                input_polled = true;
+            }
+            Step::Fed => {}
+            Step::Held => {
+                // Until the device has room: the timer offers it again.
+                if input_polled {
+                    let _ = epoll.ctl(ControlOperation::Delete, state.fd(), EpollEvent::default());
+                    input_polled = false;
+                }
+            }
+            Step::Ended => {
+                if input_polled {
+                    let _ = epoll.ctl(ControlOperation::Delete, state.fd(), EpollEvent::default());
+                }
+                input = None;
+                always_ready = false;
+                shared.end_input();
+            }
+            Step::Quit => shared.stop.finish(Ok(Exit::Quit)),
+        }
+    }
+}
+
+/// SIGUSR1: each device's state, on stderr, the VM running on.
+fn dump(shared: &Shared) {
+    crate::log::line(format_args!("=== device state (SIGUSR1) ==="));
+    for v in &shared.virtio {
+        let mut slot = v.lock();
+        let slot = &mut *slot;
+        crate::log::line(format_args!(
+            "virtio-mmio at {:#x} (GSI {}):",
+            v.slot.base,
+            v.slot.gsi.map_or("none".into(), |g| g.to_string())
+        ));
+        for line in slot.transport.dump(&slot.mem) {
+            crate::log::line(format_args!("  {line}"));
+        }
+    }
+    crate::log::line(format_args!("  kernel used-buffer signals so far: {}", shared.calls.load(Ordering::Relaxed)));
+}
