@@ -39,6 +39,13 @@ def bring_up(num=16, desc=DESC, avail=AVAIL, used=USED, status=(1, 3, 0xB), read
     return ops + [reg(1, 0x070, 0xF)]
 
 
+def no_queues():
+    """Negotiation and DRIVER_OK with no queue enabled (the device goes live)."""
+    ops = [reg(1, 0x070, 0), reg(1, 0x070, 1), reg(1, 0x070, 3)]
+    ops += [reg(1, 0x024, 1), reg(1, 0x020, 1), reg(1, 0x024, 0), reg(1, 0x020, 0)]
+    return ops + [reg(1, 0x070, 0xB), reg(1, 0x070, 0xF), reg(0, 0x070)]
+
+
 def notify():
     return [reg(1, 0x050, 1), reg(0, 0x060), reg(1, 0x064, 1), reg(0, 0x070), struct.pack("<BBHI", 3, 0, 0, 0)]
 
@@ -65,6 +72,8 @@ cases = {
     "driver-ok-without-features-ok": (image([HELLO]), bring_up(status=(1, 3, 7)) + notify()),
     "disable-then-post": (image([HELLO]), bring_up() + [reg(1, 0x030, 1), reg(1, 0x044, 0)] + notify()),
     "bad-width": (image([HELLO]), [reg(0, 0x070, width=1), reg(1, 0x030, 1, 2), reg(1, 0x070, 0xFF, 1)] + bring_up() + notify()),
+    "no-queues": (image([HELLO]), no_queues() + notify()),
+    "needs-reset-then-post": (image([HELLO]), bring_up() + [reg(1, 0x070, 7)] + notify()),
     "emergency-write": (image([HELLO]), [reg(1, 0x108, b) for b in b"emergency\n"] + bring_up() + notify()),
 }
 out = sys.argv[1]

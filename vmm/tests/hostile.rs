@@ -144,6 +144,14 @@ const CASES: &[Case] = &[
         report: None,
     },
     Case {
+        name: "needs-reset-then-post",
+        warnings: &[
+            "virtio-mmio: invalid status write 0x07 over 0x0f (bits can only be added; 0 resets); device needs reset",
+        ],
+        report: Some("guest: hostile: used 0x00000000, status 0x0000004f"),
+    },
+    Case { name: "no-queues", warnings: &[], report: Some("guest: hostile: status 0x0000000f") },
+    Case {
         name: "notify-before-driver-ok",
         warnings: &["virtio-mmio: QueueNotify for queue 1 before DRIVER_OK ignored"],
         report: None,
@@ -253,7 +261,7 @@ fn an_unknown_case_is_reported_by_the_guest_with_the_cases_it_knows() {
     assert_eq!(out.status.code(), Some(1));
     // Each case it lists is one it knows, and the tests here know them all.
     let listed: Vec<&str> = lines[0][prefix.len()..].split(' ').collect();
-    assert_eq!(listed.len(), 29);
+    assert_eq!(listed.len(), 31);
     let tested: Vec<&str> = CASES.iter().map(|c| c.name).collect();
     for name in listed {
         let out = vmm_with_input(&["--guest", &guest("hostile.elf"), "--cmdline", &format!("case={name}")], b"x");

@@ -27,6 +27,23 @@ const WARM_FLAG: [u8; 10] = [0x66, 0xc7, 0x04, 0x25, 0x72, 0x04, 0x00, 0x00, 0x3
 const UD2: [u8; 2] = [0x0f, 0x0b];
 /// `hlt; jmp $-1`.
 const HANG: [u8; 3] = [0xf4, 0xeb, 0xfd];
+/// `mov dx, 0x600; mov al, 0x34; out dx, al`: SLP_TYP 5 with SLP_EN to the
+/// ACPI sleep control register, as Linux's poweroff writes it.
+const ACPI_POWEROFF: [u8; 7] = [0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee];
+
+/// 64-bit code: if the dword at `addr` (below 2 GiB) is `value`, `yes` runs,
+/// else `no`; then both go on after.
+fn if_dword(addr: u32, value: u32, yes: &[u8], no: &[u8]) -> Vec<u8> {
+    let mut code = vec![0x8b, 0x04, 0x25]; // mov eax, [addr]
+    code.extend_from_slice(&addr.to_le_bytes());
+    code.push(0x3d); // cmp eax, imm32
+    code.extend_from_slice(&value.to_le_bytes());
+    code.extend_from_slice(&[0x75, (yes.len() + 2) as u8]); // jne no
+    code.extend_from_slice(yes);
+    code.extend_from_slice(&[0xeb, no.len() as u8]); // jmp after
+    code.extend_from_slice(no);
+    code
+}
 
 /// A bzImage whose 64-bit entry (0x200 into the protected-mode part) runs
 /// `code`; `extra` bytes of padding make it as large as wanted.
@@ -267,5 +284,151 @@ fn linux_options_are_checked() {
         );
     }
     assert_one_line_error(&vmm(&["--cpus", "2"]), "vmm: error: --initrd, --cpus and --serial are for --kernel");
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn acpi_tables_are_there_unless_the_command_line_turns_acpi_off() {
+    // "RSD " at 0xe0000, and the zero page's acpi_rsdp_addr (0x7000 + 0x70)
+    // pointing at it.
+    let mut code = if_dword(0xe_0000, u32::from_le_bytes(*b"RSD "), &serial(b"rsdp "), &serial(b"none "));
+    code.extend(if_dword(0x7070, 0xe_0000, &serial(b"pointed\n"), &serial(b"unpointed\n")));
+    code.extend_from_slice(&RESET);
+    let kernel = bzimage("acpi", &code, 0);
+    let out = boot(&kernel, &[]);
+    assert_eq!(stderr_lines(&out)[0], "rsdp pointed");
+    let out = boot(&kernel, &["--cmdline", "console=ttyS0 acpi=off"]);
+    assert_eq!(stderr_lines(&out)[0], "none unpointed");
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn an_acpi_poweroff_ends_the_vm_with_status_0() {
+    let kernel = bzimage("poweroff", &ACPI_POWEROFF, 0);
+    let out = boot(&kernel, &[]);
+    let lines = stderr_lines(&out);
+    assert!(out.status.success(), "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], "[guest powered off: VM stopped]");
+    assert_time_line(&lines[1]);
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn a_panic_is_told_from_a_reboot_whatever_panic_options_the_user_gave() {
+    let mut code = WARM_FLAG.to_vec();
+    code.extend_from_slice(&RESET);
+    let kernel = bzimage("panic-options", &code, 0);
+    for line in ["console=ttyS0 panic_on_warn=1 panic_print=0", "console=ttyS0 reboot=panic_c"] {
+        assert_one_line_error(
+            &boot(&kernel, &["--cmdline", line]),
+            "vmm: error: the guest kernel panicked (it asked for a warm reset: reboot=panic_w)",
+        );
+    }
+    // A warm reset for every reboot would hide panics: refused.
+    assert_one_line_error(
+        &boot(&kernel, &["--cmdline", "console=ttyS0 reboot=w"]),
+        "vmm: error: --cmdline reboot=w: a warm reboot would look like a panic to the VMM \
+         (it asks panics for a warm reset); leave the 'w' out",
+    );
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn a_command_line_longer_than_the_kernel_takes_is_refused() {
+    let kernel = bzimage("cmdline", &RESET, 0);
+    // 2030 bytes and the VMM's " reboot=panic_w" fit the kernel's 2047.
+    let fits = "x".repeat(2030);
+    assert!(boot(&kernel, &["--cmdline", &fits]).status.success());
+    let long = "x".repeat(2040);
+    assert_one_line_error(
+        &boot(&kernel, &["--cmdline", &long]),
+        "vmm: error: the kernel command line is 2055 bytes with the VMM's additions; this kernel takes at most 2047",
+    );
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn the_initrd_may_fill_ram_up_to_the_kernels_end_and_must_be_a_regular_file() {
+    let kernel = bzimage("initrd-fill", &RESET, 0);
+    let k = kernel.to_str().unwrap();
+    // 30.5 MiB in 32 MiB: from about 1.5 MiB up, just above the kernel's end
+    // at 1 MiB + 1 KiB (a floor counted twice would put it at 2 MiB).
+    let initrd = std::env::temp_dir().join(format!("vmm-initrd-fill-{}", std::process::id()));
+    std::fs::File::create(&initrd).unwrap().set_len(0x1e8_0000).unwrap();
+    let out = boot(&kernel, &["--initrd", initrd.to_str().unwrap(), "--mem", "32"]);
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    // Not a regular file: refused before a byte is read.
+    assert_one_line_error(
+        &boot(&kernel, &["--initrd", "/dev/zero"]),
+        "vmm: error: initrd /dev/zero is not a regular file",
+    );
+    std::fs::remove_file(initrd).unwrap();
+    let _ = k;
+    std::fs::remove_file(kernel).unwrap();
+}
+
+#[test]
+fn a_vmlinux_counts_by_its_loadable_segments_not_its_file_size() {
+    // 40 MiB of symbols and debug information after the code: larger than
+    // the guest's RAM, loaded not at all.
+    let kernel = pvh_vmlinux("big");
+    std::fs::OpenOptions::new().write(true).open(&kernel).unwrap().set_len(40 << 20).unwrap();
+    let out = boot(&kernel, &["--mem", "32"]);
+    assert!(out.status.success(), "{:?}", stderr_lines(&out));
+    assert_eq!(stderr_lines(&out)[0], "pvh");
+    std::fs::remove_file(kernel).unwrap();
+}
+
+/// The terminal vmm made raw is restored on every way out: here SIGTERM
+/// and SIGHUP while the guest runs, with stdin a pty.
+#[test]
+fn the_terminal_is_restored_after_a_signal() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let kernel = bzimage("tty", &HANG, 0);
+    for signal in [libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: valid pointers; null name, termios and winsize are allowed.
+        let rc =
+            unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+        assert_eq!(rc, 0);
+        // SAFETY: openpty returned two new descriptors nothing else owns.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let lflag = |fd: &OwnedFd| {
+            // SAFETY: a zeroed termios for tcgetattr to fill; a live terminal fd.
+            let mut t: libc::termios = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) }, 0);
+            t.c_lflag
+        };
+        let cooked = lflag(&slave);
+        assert_ne!(cooked & libc::ICANON, 0);
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_vmm"))
+            .args(["--kernel", kernel.to_str().unwrap()])
+            .stdin(std::process::Stdio::from(slave.try_clone().unwrap()))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while lflag(&slave) & libc::ICANON != 0 && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(lflag(&slave) & libc::ICANON, 0, "vmm made the terminal raw");
+        // SAFETY: a signal to our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(lflag(&slave), cooked, "signal {signal}: the terminal's mode is back");
+        let name = match signal {
+            libc::SIGTERM => "SIGTERM",
+            libc::SIGHUP => "SIGHUP",
+            _ => "SIGQUIT",
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("=== Console: Ctrl-A x quits ===\nvmm: error: stopped by {name}\n")
+        );
+        drop(master);
+    }
     std::fs::remove_file(kernel).unwrap();
 }

@@ -143,13 +143,26 @@ pub fn build_guests() -> Result {
         for var in ["RUSTUP_TOOLCHAIN", "RUSTC_WRAPPER", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS"] {
             cmd.env_remove(var);
         }
+        let names: Vec<&str> = build.bins.iter().map(|(_, name)| *name).collect();
+        eprintln!("xtask: building the {} guests ({})", build.target, names.join(", "));
         run(&mut cmd)?;
         for (bin, name) in build.bins {
             let built = target_dir.join(build.target).join("release").join(bin);
-            std::fs::copy(&built, out.join(name)).map_err(|e| format!("{}: {e}", built.display()))?;
+            copy_if_changed(&built, &out.join(name))?;
         }
     }
     Ok(())
+}
+
+/// Copies `from` to `to` unless `to` already holds the same bytes: the
+/// vmm's build script watches the hello guest, and a fresh copy (a new
+/// mtime) would rebuild the vmm on every `cargo xtask run`.
+fn copy_if_changed(from: &Path, to: &Path) -> Result {
+    let new = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if std::fs::read(to).is_ok_and(|old| old == new) {
+        return Ok(());
+    }
+    std::fs::write(to, new).map_err(|e| format!("{}: {e}", to.display()))
 }
 
 pub fn cargo(args: &[&str]) -> Result {

@@ -25,7 +25,7 @@ const W: u16 = VIRTQ_DESC_F_WRITE;
 
 /// Every case of `main`, for the message about an unknown one (the host's
 /// tests run each name listed here).
-const CASES: &[u8] = b"desc-beyond-ram desc-overflow next-out-of-range desc-loop chain-too-long write-only-desc head-out-of-range avail-idx-jump huge-chain reset-after-error disable-then-post kick-storm rx-read-only rx-beyond-ram rx-zero-length rx-huge-chain queue-size-zero queue-size-not-pow2 queue-size-over-max ready-before-addresses driver-ok-without-features-ok no-version-1 unoffered-feature read-only-write bad-width unknown-register outside-window emergency-write notify-before-driver-ok";
+const CASES: &[u8] = b"desc-beyond-ram desc-overflow next-out-of-range desc-loop chain-too-long write-only-desc head-out-of-range avail-idx-jump huge-chain reset-after-error disable-then-post kick-storm rx-read-only rx-beyond-ram rx-zero-length rx-huge-chain queue-size-zero queue-size-not-pow2 queue-size-over-max ready-before-addresses driver-ok-without-features-ok no-version-1 unoffered-feature read-only-write bad-width unknown-register outside-window emergency-write notify-before-driver-ok needs-reset-then-post no-queues";
 
 fn main(boot: &BootInfo) -> ! {
     let case = boot.param("case").unwrap_or(b"");
@@ -74,6 +74,29 @@ fn main(boot: &BootInfo) -> ! {
                 unsafe { core::ptr::read_volatile((TRANSMITQ_PAGE + USED_OFFSET + 2) as *const u16) }.into(),
             );
             debug::fail(b"")
+        }
+        // DEVICE_NEEDS_RESET set by the device (a status bit cleared after
+        // DRIVER_OK): the queue must stop everywhere it runs, in the kernel
+        // too. A buffer posted afterwards stays unused.
+        b"needs-reset-then-post" => {
+            let _console = console();
+            DEV.write(mmio::STATUS, mmio::ACKNOWLEDGE | mmio::DRIVER | mmio::DRIVER_OK);
+            post(desc_ok(0, 0));
+            DEV.notify(TRANSMITQ);
+            settle();
+            debug::write(b"hostile: used ");
+            debug::write_hex(used_idx(TRANSMITQ_PAGE).into());
+            debug::write(b", status ");
+            debug::write_hex(DEV.read(mmio::STATUS));
+            debug::fail(b"")
+        }
+        // DRIVER_OK with no queue enabled: allowed (§4.2.3.2: a driver may
+        // leave queues it does not use unconfigured); the device goes live.
+        b"no-queues" => {
+            let mut status = bring_up_to_driver();
+            DEV.negotiate(&mut status, 0).unwrap_or_else(|e| e.fail());
+            DEV.set_status(&mut status, mmio::DRIVER_OK);
+            report()
         }
         // `kicks=` notifications (default 10000) with no buffer posted.
         b"kick-storm" => {
