@@ -26,7 +26,8 @@ case $variant in
     *) echo "kernel/build.sh: unknown variant $variant" >&2; exit 2 ;;
 esac
 
-build=$repo/build
+# BUILD_DIR: where the source is extracted and the kernels built (default build/).
+build=${BUILD_DIR:-$repo/build}
 src=$build/linux-6.12
 out=$build/kernel-$variant
 tarball=/usr/src/linux-source-6.12.tar.xz

@@ -1,18 +1,16 @@
 //! The VMM's main thread while a VM runs: one epoll loop over everything
 //! that is not a vCPU exit. The signals the VMM handles (a signalfd), the
 //! console's input, the devices' eventfds (the kernel's call and err
-//! eventfds in vhost mode, an output's room), a timer for queue work that
-//! stopped at its budget, and the VM's stop. Nothing here blocks but
-//! `epoll_wait`, and no vCPU waits for this thread.
+//! eventfds in vhost mode, an output's room), queue work that stopped at its
+//! budget (resumed after `epoll_pwait2`'s timeout: no timerfd needed), and
+//! the VM's stop. Nothing here blocks but the wait, and no vCPU waits for
+//! this thread.
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
-
-use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
-use vmm_sys_util::timerfd::TimerFd;
+use std::time::{Duration, Instant};
 
 use crate::input::{Input, InputState, Step};
 use crate::virtio::mmio::INT_USED_RING;
@@ -33,8 +31,7 @@ const INPUT_RETRY: Duration = Duration::from_millis(5);
 const SIGNAL: u64 = 0;
 const STOP: u64 = 1;
 const INPUT: u64 = 2;
-const TIMER: u64 = 3;
-const REQUEUE: u64 = 4;
+const REQUEUE: u64 = 3;
 /// Device event k is token DEVICE + k.
 const DEVICE: u64 = 16;
 
@@ -97,26 +94,85 @@ pub fn signal_name(signal: libc::c_int) -> &'static str {
     }
 }
 
-fn epoll_add(epoll: &Epoll, fd: RawFd, token: u64) -> io::Result<()> {
-    epoll.ctl(ControlOperation::Add, fd, EpollEvent::new(EventSet::IN, token))
+/// An epoll instance, through libc: vmm-sys-util's `Epoll` has no
+/// `epoll_pwait2`, whose timeout is precise to the nanosecond.
+struct Poller {
+    fd: OwnedFd,
+    /// epoll_pwait2 is there (Linux 5.11+); else epoll_wait, to the ms.
+    pwait2: bool,
+}
+
+impl Poller {
+    fn new() -> io::Result<Self> {
+        // SAFETY: no pointers; the new descriptor is checked and owned.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        Ok(Poller { fd: unsafe { OwnedFd::from_raw_fd(fd) }, pwait2: true })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
+        // SAFETY: our epoll fd, any fd, a live event; the result is checked.
+        if unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token)
+    }
+
+    fn delete(&self, fd: RawFd) {
+        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0);
+    }
+
+    /// Waits for events, at most `timeout` (None: for ever).
+    fn wait(&mut self, timeout: Option<Duration>, events: &mut [libc::epoll_event]) -> io::Result<usize> {
+        let (fd, max) = (self.fd.as_raw_fd(), events.len() as libc::c_int);
+        let n = if self.pwait2 {
+            let ts = timeout.map(|t| libc::timespec { tv_sec: t.as_secs() as _, tv_nsec: t.subsec_nanos() as _ });
+            let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: epoll_pwait2(epfd, events, maxevents, timeout, sigmask,
+            // sigsetsize): a live array of `max` events, a live or null
+            // timespec, no signal mask.
+            let n = unsafe {
+                libc::syscall(libc::SYS_epoll_pwait2, fd, events.as_mut_ptr(), max, ts_ptr, std::ptr::null::<u8>(), 8)
+            };
+            if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                self.pwait2 = false;
+                return self.wait(timeout, events);
+            }
+            n as libc::c_int
+        } else {
+            let ms = timeout.map_or(-1, |t| t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int);
+            // SAFETY: a live array of `max` events.
+            unsafe { libc::epoll_wait(fd, events.as_mut_ptr(), max, ms) }
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
 }
 
 /// Serves the VM's events until it stops.
 pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Result<(), VmError> {
     let io = |what: &'static str| move |e: io::Error| VmError::Thread(format!("event loop: {what}: {e}"));
-    let epoll = Epoll::new().map_err(io("epoll"))?;
-    epoll_add(&epoll, signals.fd(), SIGNAL).map_err(io("signals"))?;
-    epoll_add(&epoll, shared.stop.fd(), STOP).map_err(io("stop"))?;
-    let mut timer = TimerFd::new().map_err(|e| io("timer")(io::Error::from_raw_os_error(e.errno())))?;
-    epoll_add(&epoll, timer.as_raw_fd(), TIMER).map_err(io("timer"))?;
-    epoll_add(&epoll, shared.requeue.as_raw_fd(), REQUEUE).map_err(io("requeue"))?;
+    let mut epoll = Poller::new().map_err(io("epoll"))?;
+    epoll.add(signals.fd(), SIGNAL).map_err(io("signals"))?;
+    epoll.add(shared.stop.fd(), STOP).map_err(io("stop"))?;
+    epoll.add(shared.requeue.as_raw_fd(), REQUEUE).map_err(io("requeue"))?;
     let mut events: Vec<(usize, DeviceEvent)> = Vec::new();
     for (i, v) in shared.virtio.iter().enumerate() {
         for event in v.lock().transport.device().events() {
             let fd = match event {
                 DeviceEvent::Used(fd) | DeviceEvent::News(fd) => fd,
             };
-            epoll_add(&epoll, fd, DEVICE + events.len() as u64).map_err(io("device events"))?;
+            epoll.add(fd, DEVICE + events.len() as u64).map_err(io("device events"))?;
             events.push((i, event));
         }
     }
@@ -126,7 +182,7 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
     // readable, and read whenever the device has room.
     let mut always_ready = false;
     if let Some(state) = &input {
-        match epoll_add(&epoll, state.fd(), INPUT) {
+        match epoll.add(state.fd(), INPUT) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => always_ready = true,
             Err(e) => return Err(io("input")(e)),
@@ -136,38 +192,44 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
     }
     let mut input_polled = !always_ready;
 
-    let mut ready = vec![EpollEvent::default(); 16];
+    let mut ready = vec![libc::epoll_event { events: 0, u64: 0 }; 16];
+    // When queue work over budget runs again, and when input the console
+    // had no room for is offered again.
+    let (mut resume_at, mut retry_at): (Option<Instant>, Option<Instant>) = (None, None);
     loop {
         if shared.stop.is_set() {
             return Ok(());
         }
         let held = input.as_ref().is_some_and(InputState::held);
-        let pending = shared.virtio.iter().any(|v| v.lock().transport.has_pending_work());
-        let delay = if pending {
-            Some(RESUME_DELAY)
-        } else if held {
-            Some(INPUT_RETRY)
-        } else {
-            None
-        };
-        match delay {
-            Some(d) if !timer.is_armed().unwrap_or(false) => {
-                let _ = timer.reset(d, None);
-            }
-            None => {
-                let _ = timer.clear();
-            }
-            _ => {}
+        if resume_at.is_none() && shared.virtio.iter().any(|v| v.lock().transport.has_pending_work()) {
+            resume_at = Some(Instant::now() + RESUME_DELAY);
+        }
+        if retry_at.is_none() && held {
+            retry_at = Some(Instant::now() + INPUT_RETRY);
         }
         let read_now = always_ready && input.is_some() && !held;
-        let n = match epoll.wait(if read_now { 0 } else { -1 }, &mut ready) {
+        let due = [resume_at, retry_at].into_iter().flatten().min();
+        let timeout =
+            if read_now { Some(Duration::ZERO) } else { due.map(|d| d.saturating_duration_since(Instant::now())) };
+        let n = match epoll.wait(timeout, &mut ready) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io("epoll_wait")(e)),
         };
+        let now = Instant::now();
         let mut feed = read_now;
+        if resume_at.is_some_and(|t| now >= t) {
+            resume_at = None;
+            for v in &shared.virtio {
+                v.lock().resume();
+            }
+        }
+        if retry_at.is_some_and(|t| now >= t) {
+            retry_at = None;
+            feed = true;
+        }
         for event in &ready[..n] {
-            match event.data() {
+            match event.u64 {
                 SIGNAL => {
                     while let Some(signal) = signals.take() {
                         if signal == libc::SIGUSR1 {
@@ -178,18 +240,11 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
                     }
                 }
                 STOP => return Ok(()),
-                // The loop arms the timer for it at the top.
+                // The loop sets its time at the top.
                 REQUEUE => {
                     let _ = shared.requeue.read();
                 }
                 INPUT => feed = true,
-                TIMER => {
-                    let _ = timer.wait();
-                    for v in &shared.virtio {
-                        v.lock().resume();
-                    }
-                    feed |= held;
-                }
                 token => {
                     let Some(&(i, event)) = events.get((token - DEVICE) as usize) else { continue };
                     let v = &shared.virtio[i];
@@ -220,20 +275,20 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
         let Some(state) = &mut input else { continue };
         match state.step(&shared.virtio[0]) {
             Step::Fed if !input_polled && !always_ready => {
-                epoll_add(&epoll, state.fd(), INPUT).map_err(io("input"))?;
+                epoll.add(state.fd(), INPUT).map_err(io("input"))?;
                 input_polled = true;
             }
             Step::Fed => {}
             Step::Held => {
-                // Until the device has room: the timer offers it again.
+                // Until the device has room: `retry_at` offers it again.
                 if input_polled {
-                    let _ = epoll.ctl(ControlOperation::Delete, state.fd(), EpollEvent::default());
+                    epoll.delete(state.fd());
                     input_polled = false;
                 }
             }
             Step::Ended => {
                 if input_polled {
-                    let _ = epoll.ctl(ControlOperation::Delete, state.fd(), EpollEvent::default());
+                    epoll.delete(state.fd());
                 }
                 input = None;
                 always_ready = false;
@@ -247,6 +302,7 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
 /// SIGUSR1: each device's state, on stderr, the VM running on.
 fn dump(shared: &Shared) {
     crate::log::line(format_args!("=== device state (SIGUSR1) ==="));
+    let mut kernel = false;
     for v in &shared.virtio {
         let mut slot = v.lock();
         let slot = &mut *slot;
@@ -258,6 +314,12 @@ fn dump(shared: &Shared) {
         for line in slot.transport.dump(&slot.mem) {
             crate::log::line(format_args!("  {line}"));
         }
+        kernel |= slot.transport.device().events().iter().any(|e| matches!(e, DeviceEvent::Used(_)));
     }
-    crate::log::line(format_args!("  kernel used-buffer signals so far: {}", shared.calls.load(Ordering::Relaxed)));
+    if kernel {
+        crate::log::line(format_args!(
+            "used-buffer signals from the kernel so far: {}",
+            shared.calls.load(Ordering::Relaxed)
+        ));
+    }
 }
