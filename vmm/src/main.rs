@@ -59,7 +59,7 @@ struct Args {
     #[argh(option, default = "1")]
     cpus: u8,
     /// command line: the bare-metal guest's (PVH start_info), or the kernel's
-    /// (default "console=ttyS0 reboot=k panic=1"; the VMM adds
+    /// (default "console=ttyS0 reboot=k panic=1 pci=off"; the VMM adds
     /// reboot=panic_w, and with acpi=off its devices' virtio_mmio.device=)
     #[argh(option, default = "String::new()")]
     cmdline: String,

@@ -46,8 +46,10 @@ const OLD_CMDLINE_MAX: usize = 255;
 pub const BDA_RESET_FLAG: u64 = 0x472;
 pub const WARM_RESET: u16 = 0x1234;
 
-/// The command line a kernel gets when the user gives none.
-pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1";
+/// The command line a kernel gets when the user gives none. The VM has no
+/// PCI bus: `pci=off` spares a kernel built with PCI its probe of the
+/// configuration ports.
+pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off";
 
 #[derive(Debug, Error)]
 pub enum KernelError {
@@ -289,7 +291,7 @@ mod tests {
 
     #[test]
     fn the_default_line_gets_the_panic_mode_and_acpi_describes_the_devices() {
-        assert_eq!(cmdline("", &slots()).unwrap(), "console=ttyS0 reboot=k panic=1 reboot=panic_w");
+        assert_eq!(cmdline("", &slots()).unwrap(), "console=ttyS0 reboot=k panic=1 pci=off reboot=panic_w");
     }
 
     #[test]
