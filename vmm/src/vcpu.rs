@@ -135,6 +135,9 @@ impl Vcpu {
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Next::Run,
                 Err(e) => Next::Stop(Err(VmError::Kvm("run vCPU", e))),
             };
+            if let Some((line, _)) = &self.injected {
+                line.set_enabled(self.fd.get_kvm_run().if_flag != 0);
+            }
             if let Next::Stop(outcome) = next {
                 shared.stop.finish(outcome);
                 return stats;
@@ -214,6 +217,8 @@ impl Vcpu {
     /// no device has anything left to do), or the VM stops.
     fn sleep(&self, shared: &Shared) -> Next {
         let Some((line, _)) = &self.injected else { return Next::Run };
+        // Asleep here, not in KVM_RUN: the wake eventfd is enough.
+        line.set_enabled(false);
         let mut idle_since: Option<Instant> = None;
         loop {
             line.drain();

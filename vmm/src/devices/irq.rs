@@ -7,8 +7,11 @@
 //! - `InjectedLine`, without one (the bare-metal guests, whose HLT must come
 //!   out to the VMM): a pending flag that the vCPU loop turns into
 //!   KVM_INTERRUPT at a fixed vector once the guest can take it, as QEMU
-//!   does with a userspace irqchip. Raised from another thread, it kicks the
-//!   vCPU out of KVM_RUN to inject, and wakes it from HLT.
+//!   does with a userspace irqchip. Raised from another thread, it wakes the
+//!   vCPU from HLT, and kicks it out of KVM_RUN to inject if the guest ran
+//!   with interrupts enabled at its last exit (a guest that enables them
+//!   only across `sti; hlt`, as ours do, would take it at the HLT anyway,
+//!   and a kick would cost an exit per interrupt).
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -58,6 +61,8 @@ impl vm_superio::Trigger for GsiLine {
 /// The bare-metal VM's one interrupt line.
 pub struct InjectedLine {
     pending: AtomicBool,
+    /// The guest had interrupts enabled (RFLAGS.IF) at its last exit.
+    enabled: AtomicBool,
     wake: EventFd,
     /// The vCPU thread, once it runs: kicked when another thread raises.
     vcpu: OnceLock<libc::pthread_t>,
@@ -65,13 +70,23 @@ pub struct InjectedLine {
 
 impl InjectedLine {
     pub fn new() -> io::Result<Self> {
-        Ok(InjectedLine { pending: AtomicBool::new(false), wake: EventFd::new(EFD_NONBLOCK)?, vcpu: OnceLock::new() })
+        Ok(InjectedLine {
+            pending: AtomicBool::new(false),
+            enabled: AtomicBool::new(false),
+            wake: EventFd::new(EFD_NONBLOCK)?,
+            vcpu: OnceLock::new(),
+        })
     }
 
     /// The calling thread runs the vCPU this line interrupts.
     pub fn set_vcpu_thread(&self) {
         // SAFETY: no preconditions.
         let _ = self.vcpu.set(unsafe { libc::pthread_self() });
+    }
+
+    /// Whether the guest ran with interrupts enabled, as of its last exit.
+    pub fn set_enabled(&self, enabled: bool) {
+        self.enabled.store(enabled, Ordering::SeqCst);
     }
 
     pub fn is_pending(&self) -> bool {
@@ -105,7 +120,8 @@ impl Interrupt for InjectedLine {
         self.wake();
         if let Some(&vcpu) = self.vcpu.get() {
             // SAFETY: no preconditions.
-            if unsafe { libc::pthread_equal(vcpu, libc::pthread_self()) } == 0 {
+            let other_thread = unsafe { libc::pthread_equal(vcpu, libc::pthread_self()) } == 0;
+            if other_thread && self.enabled.load(Ordering::SeqCst) {
                 // A guest running with interrupts enabled takes it at once,
                 // not at its next exit.
                 kick::kick(vcpu);
