@@ -347,14 +347,17 @@ $TAIL"
     # of each per 64 buffers (the issue's target), 4 per MiB, in steady
     # streaming; the kernel's worker drains asynchronously, so it is the one
     # that can meet it.
-    # How often it drains depends on scheduling (a loaded host gave 8 kicks
-    # per MiB once): the rate is a bench line; what is asserted is that
-    # suppression works at all, far fewer than one per buffer.
+    # Kicks depend on scheduling: the guest kicks when its buffer passes the
+    # avail_event the worker sets once it has drained the ring, so a worker
+    # that keeps up takes a kick per buffer (a host loaded by other nested
+    # VMs gave 8 and 39 kicks per MiB, against 2 unloaded): a bench line.
+    # Interrupts do not: the guest asks for one (used_event) only when its
+    # ring is full, for when half of it is used, so at most one per 64
+    # buffers, whatever the worker's pace.
     echo "bench: vhost mode, EVENT_IDX: $(stat_value stream-vhost "ioeventfd notifications") kicks and" \
         "$(stat_value stream-vhost "used notifications") interrupts for 16384 buffers (target: at most one per 64, 264)"
-    fewer() { awk -v n="$(stat_value stream-vhost "$1")" 'BEGIN { exit !(n <= 16384 / 8) }'; }
-    check "vhost mode, EVENT_IDX: kicks suppressed (at most one per 8 buffers)" fewer "ioeventfd notifications"
-    check "vhost mode, EVENT_IDX: interrupts suppressed (at most one per 8 buffers)" fewer "used notifications"
+    per64() { awk -v n="$(stat_value stream-vhost "$1")" 'BEGIN { exit !(n <= 16384 / 64 + 8) }'; }
+    check "vhost mode, EVENT_IDX: at most one interrupt per 64 buffers" per64 "used notifications"
     # 262144 buffers: every ring index wraps four times, and a torn index
     # update (seen once: a byte-wise used.idx store) has thousands of chances.
     "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=1024M" > /dev/null 2> "$T/stream-long.err"
