@@ -130,8 +130,9 @@ impl<Q: Default> Vq<Q> {
         }
     }
 
-    /// Stops the queue on a driver error (vhost's vq_err): one log line, the
-    /// err eventfd signalled, nothing runs until the ring is set up again.
+    /// Stops the queue on a driver error or a failed backend file (vhost's
+    /// vq_err): one log line, the err eventfd signalled, nothing runs until
+    /// the ring is set up again.
     pub(crate) fn fail(&mut self, device: &CStr, queue: &str, e: QueueError) {
         pr_warn!("{}: {}: {}; queue stopped\n", device, queue, e);
         self.ring.broken = true;
