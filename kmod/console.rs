@@ -17,8 +17,9 @@ use crate::poll::Poll;
 use crate::refs::FileRef;
 use crate::sys::{self, EPOLLHUP, EPOLLIN, EPOLLOUT};
 use crate::uapi::*;
-use crate::vhost::{errno, read, Device, VhostDev, Vq, Worker, NUM_QUEUES};
+use crate::vhost::{errno, read, Device, VhostDev, Vq, NUM_QUEUES};
 use crate::vring::{Direction, QueueError, Region, Vring};
+use crate::worker::Worker;
 
 pub(crate) const RECEIVEQ: usize = 0;
 pub(crate) const TRANSMITQ: usize = 1;
