@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Wrappers the Rust code declares too (kernel.rs lists them with their callers). */
+/* Wrappers the Rust code declares too (sys.rs). */
 #ifndef VHOST_CONSOLE_HELPERS_H
 #define VHOST_CONSOLE_HELPERS_H
 

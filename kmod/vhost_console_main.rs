@@ -3,8 +3,9 @@
 //!
 //! /dev/vhost-console speaks the vhost ioctl ABI (include/uapi/linux/vhost.h)
 //! plus VHOST_CONSOLE_SET_BACKEND; a worker in the owner's process drains
-//! transmitq into the attached file. /dev/vmm-console is a ring buffer that
-//! file can be.
+//! transmitq into the file attached to it and fills receiveq from the file
+//! attached to that. /dev/vmm-console is a ring buffer transmitq's file can
+//! be.
 //!
 //! Files: vhost.rs (the vhost core: owner, memory table, vring ioctls, the
 //! worker's task body, the `Device` trait), worker.rs (the worker task and
