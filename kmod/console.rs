@@ -154,7 +154,14 @@ impl Output {
     }
 
     /// Drains transmitq with notifications off (§2.7.10), within the budget.
-    fn transmit(&mut self, ring: &mut Vring, mem: &[Region], poll: &Poll, worker: &Worker, run: &mut Run) -> Result<(), QueueError> {
+    fn transmit(
+        &mut self,
+        ring: &mut Vring,
+        mem: &[Region],
+        poll: &Poll,
+        worker: &Worker,
+        run: &mut Run,
+    ) -> Result<(), QueueError> {
         // Waiting for the file is over: this run looks for itself (vhost-net
         // stops its socket poll while it runs, and restarts it on EAGAIN).
         poll.stop();
@@ -297,7 +304,14 @@ impl Input {
     /// the budget, with notifications off (§2.7.10). No buffers: the worker
     /// waits for the driver's kick and not for the file (vhost-net's
     /// handle_rx); nothing to read: it waits for the file.
-    fn receive(&mut self, ring: &mut Vring, mem: &[Region], poll: &Poll, worker: &Worker, run: &mut Run) -> Result<(), QueueError> {
+    fn receive(
+        &mut self,
+        ring: &mut Vring,
+        mem: &[Region],
+        poll: &Poll,
+        worker: &Worker,
+        run: &mut Run,
+    ) -> Result<(), QueueError> {
         poll.stop();
         if self.done {
             return Ok(());
@@ -360,7 +374,9 @@ impl Input {
                     return Err(QueueError::Read(n));
                 }
                 // Nothing to read: wait for the file, as vhost-net for its socket.
-                return poll.start(self.backend.file.clone(), worker).map_err(|e| QueueError::Poll(e.to_errno() as isize));
+                return poll
+                    .start(self.backend.file.clone(), worker)
+                    .map_err(|e| QueueError::Poll(e.to_errno() as isize));
             }
             if let Err(e) = ring.add_used(head, n as u32) {
                 ring.discard(1);

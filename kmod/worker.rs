@@ -67,7 +67,8 @@ impl Worker {
     /// the worker must be stopped (no task running).
     pub(crate) unsafe fn start(&self, body: Body, killed: Killed, data: *mut c_void, name: &CStr) -> Result {
         // SAFETY: `data` outlives the task, per the contract; the name is copied.
-        let task = from_err_ptr(unsafe { bindings::vhost_task_create(Some(body), Some(killed), data, name.as_char_ptr()) })?;
+        let task =
+            from_err_ptr(unsafe { bindings::vhost_task_create(Some(body), Some(killed), data, name.as_char_ptr()) })?;
         self.task.store(task, Ordering::Release);
         // SAFETY: freshly created, started once.
         unsafe { bindings::vhost_task_start(task) };

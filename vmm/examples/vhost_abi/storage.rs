@@ -27,7 +27,11 @@ fn wrong_mode(c: &mut Checks) {
     let tx = Driver::transmitq(16);
     c.expect("SET_BACKEND transmitq with a regular file open read-only", tx.attach(read_only.as_raw_fd()), libc::EBADF);
     let rx = Driver::receiveq(16);
-    c.expect("SET_BACKEND receiveq with a regular file open write-only", rx.attach(write_only.as_raw_fd()), libc::EBADF);
+    c.expect(
+        "SET_BACKEND receiveq with a regular file open write-only",
+        rx.attach(write_only.as_raw_fd()),
+        libc::EBADF,
+    );
     let _ = std::fs::remove_file(path);
 }
 
