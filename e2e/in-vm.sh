@@ -149,6 +149,8 @@ stopped_with_enospc() {
 # storage_checks PREFIX
 storage_checks() {
     s="$1: storage"
+    # Where brd is a module (NixOS), a RAM disk of the same size.
+    [ -b /dev/ram0 ] || modprobe brd rd_nr=1 rd_size=65536 2> /dev/null
     if [ ! -b /dev/ram0 ]; then
         # run.sh's kernels have one; elsewhere it is optional.
         if [ -n "${EXT4_IMAGE:-}" ]; then not_ok "$s: /dev/ram0 exists"; else echo "# $s: skipped (no /dev/ram0)"; fi
