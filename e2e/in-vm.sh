@@ -792,6 +792,9 @@ if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != storage ] && [ -n "${LINUX_KERN
             name=$1
             want=$2
             uptime_s > "$T/$name.times"
+            # Created before the loop below reads its size (the background
+            # shell may not have opened it yet).
+            : > "$T/$name.out"
             "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 16 -smp 1 -nodefaults -no-user-config -display none \
                 -no-reboot -global virtio-mmio.force-legacy=false -device virtio-serial-device \
                 -device virtconsole,chardev=hvc -chardev stdio,id=hvc,signal=off -kernel "$3" -append "$4" \
