@@ -13,9 +13,11 @@
 # pattern, byte i = i % 251); optional: LINUX_KERNEL, LINUX_INITRD and
 # DD_SHA256 (a Linux guest and its 64 MiB hvc0 output) with ECHO_LATENCY
 # (vmm/examples/echo_latency.rs, built), QEMU (a
-# qemu-system-x86_64 to run the same Linux guest on, side by side);
-# E2E_ONLY=linux runs the Linux-guest part alone (for work on it);
-# E2E_ONLY=stall runs the nested-stall experiment instead (below). Prints
+# qemu-system-x86_64 to run the same Linux guest on, side by side),
+# EXT4_IMAGE (a gzipped 64 MiB ext4 image for /dev/ram0: the storage tests);
+# E2E_ONLY=linux runs the Linux-guest part alone (for work on it),
+# E2E_ONLY=storage vhost-abi and the storage tests alone, E2E_ONLY=stall the
+# nested-stall experiment instead (below). Prints
 # TAP-like lines, "bench:" lines and a closing "e2e: N passed, M failed". The runner checks the kernel log (the
 # serial console) for BUG, Oops and WARNING lines.
 set -u
@@ -124,6 +126,152 @@ $LIFECYCLE
 $TAIL"
 }
 
+# Storage: a regular file on ext4 and a block device as the kernel's backend
+# files. The worker reads and writes them without RWF_NOWAIT (ext4 refuses a
+# buffered RWF_NOWAIT write with EOPNOTSUPP; a regular file or a block device
+# always polls ready, so there is nothing to wait for), and a write that
+# fails stops the queue as a guest error does: its bytes never count as
+# written. The file system is ext4 on /dev/ram0 (64 MiB): e2e/run.sh brings
+# an image mkfs.ext4 made (EXT4_IMAGE, gzipped); without one (the NixOS test)
+# mkfs.ext4 makes it here, if it can.
+STORE=/mnt/ext4
+# pattern BYTES FILE: what the stream guest sends for bytes=BYTES (byte i is
+# i % 251), made here from 251 bytes by doubling.
+pattern() {
+    i=0
+    fmt=""
+    while [ $i -lt 251 ]; do fmt="$fmt\\$(printf %o $i)"; i=$((i + 1)); done
+    printf "$fmt" > "$2.0"
+    n=251
+    while [ $n -lt "$1" ]; do cat "$2.0" "$2.0" > "$2.1" && mv "$2.1" "$2.0"; n=$((n * 2)); done
+    head -c "$1" "$2.0" > "$2"
+    rm -f "$2.0"
+}
+# kernel_said SEEN TEXT: the kernel logged TEXT after the first SEEN lines.
+kernel_said() { dmesg | tail -n +$(($1 + 1)) | grep -qF "$2"; }
+remount_store() { umount "$STORE" && mount -t ext4 /dev/ram0 "$STORE"; }
+# stopped_with_enospc RC SEEN ERR: a full disk stopped transmitq with one
+# kernel line (in the kernel log after line SEEN), and vmm, told by the err
+# eventfd, ended with the device's failure and exit status 1: the stream
+# guest saw DEVICE_NEEDS_RESET and said so.
+stopped_with_enospc() {
+    [ "$1" = 1 ] && \
+        kernel_said "$2" 'vhost-console: transmitq: cannot write the output file: error -28 (ENOSPC); queue stopped' && \
+        [ "$(tail -5 "$3")" = "virtio-mmio: vhost: the kernel stopped a queue (its log says why); device needs reset
+guest: virtio-console: the device needs a reset
+$HLT
+$DEVICE_FAILED
+$GUEST_FAILED" ]
+}
+
+# storage_checks PREFIX
+storage_checks() {
+    s="$1: storage"
+    # Where brd is a module (NixOS), a RAM disk of the same size.
+    [ -b /dev/ram0 ] || modprobe brd rd_nr=1 rd_size=65536 2> /dev/null
+    if [ ! -b /dev/ram0 ]; then
+        # run.sh's kernels have one; elsewhere it is optional.
+        if [ -n "${EXT4_IMAGE:-}" ]; then not_ok "$s: /dev/ram0 exists"; else echo "# $s: skipped (no /dev/ram0)"; fi
+        return
+    fi
+    pattern 16777216 "$T/pattern16"
+
+    # The RAM disk itself: 64 MiB fill it exactly; 65 MiB do not fit, and
+    # the write that finds no room stops the queue (the first 64 MiB stay).
+    timeout 120 "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=64M chunk=4K" --console-out /dev/ram0 \
+        2> "$T/storage-blk.err"
+    echo $? > "$T/storage-blk.rc"
+    sum=$(sha256sum < /dev/ram0 | cut -d' ' -f1)
+    check "$s: 64 MiB stream to a block device of 64 MiB (/dev/ram0), byte-exact" \
+        [ "$(cat "$T/storage-blk.rc")" = 0 -a "$sum" = "${STREAM_SHA256:?}" ]
+    seen=$(dmesg | wc -l)
+    timeout 120 "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=65M chunk=4K" \
+        --console-out /dev/ram0 > /dev/null 2> "$T/storage-blk-full.err"
+    rc=$?
+    check "$s: 65 MiB to /dev/ram0: transmitq stops with ENOSPC, vmm exits 1 naming the device's failure" \
+        stopped_with_enospc $rc "$seen" "$T/storage-blk-full.err"
+
+    if [ -n "${EXT4_IMAGE:-}" ]; then
+        gunzip -c "$EXT4_IMAGE" > /dev/ram0
+    else
+        mkfs.ext4 -q -F /dev/ram0 > /dev/null 2>&1
+    fi
+    mkdir -p "$STORE"
+    if ! mount -t ext4 /dev/ram0 "$STORE"; then
+        not_ok "$s: ext4 mounts on /dev/ram0"
+        return
+    fi
+    check "$s: ext4 mounted on /dev/ram0" grep -q "^/dev/ram0 $STORE ext4 " /proc/mounts
+
+    # (a) Output to a file on ext4: hello, byte-identical, and appended
+    # (O_APPEND); the 16 MiB stream, byte-exact, and still so after a remount.
+    timeout 120 "$VMM" --vhost > "$STORE/hello" 2> "$T/storage-hello.err"
+    echo $? > "$T/storage-hello.rc"
+    cp "$STORE/hello" "$T/storage-hello.out"
+    expect_run storage-hello "$s: vhost hello with stdout a file on ext4, byte-identical" "Hello World!
+" "=== Vhost acceleration enabled ===
+$LIFECYCLE
+$TAIL"
+    timeout 120 "$VMM" --vhost >> "$STORE/hello" 2> /dev/null
+    rc=$?
+    check "$s: ... and a second run appended to it (O_APPEND)" \
+        [ $rc = 0 -a "$(cat "$STORE/hello")" = "$(printf 'Hello World!\nHello World!')" ]
+    timeout 120 "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=16M chunk=4K" > "$STORE/stream" \
+        2> "$T/storage-stream.err"
+    rc=$?
+    if [ $rc = 0 ] && cmp -s "$STORE/stream" "$T/pattern16"; then
+        ok "$s: 16 MiB stream with stdout a file on ext4, byte-exact"
+    else
+        not_ok "$s: 16 MiB stream with stdout a file on ext4, byte-exact (exit $rc, $(wc -c < "$STORE/stream") bytes)" \
+            "$T/storage-stream.err"
+    fi
+    remount_store
+    check "$s: ... and after a remount" cmp -s "$STORE/stream" "$T/pattern16"
+    rm -f "$STORE/stream"
+
+    # (b) Input from a file on ext4 (out of the page cache after a remount),
+    # echoed back to a file on ext4: both queues on storage.
+    head -c 1048576 /dev/urandom > "$STORE/in"
+    remount_store
+    timeout 120 "$VMM" --vhost --guest "$GUESTS/echo.elf" --cmdline bytes=1048576 < "$STORE/in" > "$STORE/echo" \
+        2> "$T/storage-echo.err"
+    rc=$?
+    if [ $rc = 0 ] && cmp -s "$STORE/in" "$STORE/echo"; then
+        ok "$s: 1 MiB from a file on ext4 comes back through the echo guest to a file on ext4, byte-exact"
+    else
+        not_ok "$s: 1 MiB from a file on ext4 comes back through the echo guest to a file on ext4 (exit $rc, $(wc -c < "$STORE/echo") bytes)" \
+            "$T/storage-echo.err"
+    fi
+    rm -f "$STORE/in" "$STORE/echo"
+    # The end of a regular file ends the input: the guest waits for a byte
+    # that never comes; the kernel has read the file to its end (the file
+    # position it moved), so the run ends idle, as in userspace mode.
+    head -c 1000 /dev/urandom > "$STORE/short"
+    timeout 120 "$VMM" --vhost --guest "$GUESTS/echo.elf" --cmdline bytes=1001 < "$STORE/short" > "$T/storage-eof.out" \
+        2> "$T/storage-eof.err"
+    rc=$?
+    eof_ok() { [ $rc = 0 ] && cmp -s "$STORE/short" "$T/storage-eof.out" && [ "$(tail -2 "$T/storage-eof.err" | head -1)" = "$IDLE" ]; }
+    if eof_ok; then ok "$s: the end of a file on ext4 ends the input, and the run ends idle, exit 0"; else
+        not_ok "$s: the end of a file on ext4 ends the input, and the run ends idle, exit 0 (exit $rc)" "$T/storage-eof.err"; fi
+    rm -f "$STORE/short"
+
+    # (c) A full file system: the first write that finds no room stops
+    # transmitq, with one kernel line; the bytes that did fit are the
+    # stream's start; lost output is not a success.
+    dd if=/dev/zero of="$STORE/fill" bs=1M 2> /dev/null
+    seen=$(dmesg | wc -l)
+    timeout 120 "$VMM" --vhost --guest "$GUESTS/stream.elf" --cmdline "bytes=16M chunk=4K" > "$STORE/full" \
+        2> "$T/storage-full.err"
+    rc=$?
+    got=$(wc -c < "$STORE/full")
+    check "$s: a full ext4 stops transmitq with ENOSPC, vmm exits 1 naming the device's failure" \
+        stopped_with_enospc $rc "$seen" "$T/storage-full.err"
+    check "$s: ... and the $got bytes that fit are the stream's start" \
+        sh -c "[ $got -lt 16777216 ] && head -c $got '$T/pattern16' | cmp -s - '$STORE/full'"
+    rm -f "$STORE/fill" "$STORE/full" "$STORE/hello" "$T/pattern16"
+    umount "$STORE"
+}
+
 if [ "${E2E_ONLY:-}" = stall ]; then
     # The nested stall, caught in the act: a Linux guest streams 16 MiB to
     # hvc0 in vhost mode, vmm on CPU 0 and the reader of its stdout free to
@@ -163,6 +311,11 @@ if [ "${E2E_ONLY:-}" = stall ]; then
     echo "stall: $stalls of $i runs stalled"
 elif [ "${E2E_ONLY:-}" = linux ]; then
     :
+elif [ "${E2E_ONLY:-}" = storage ]; then
+    [ "$mode" != module ] || check "module: insmod (storage)" insmod "$MODULE_KO"
+    abi_checks
+    storage_checks "$mode"
+    [ "$mode" != module ] || check "module: rmmod after the storage tests" rmmod vhost_console
 elif [ "$mode" = module ]; then
     : "${MODULE_KO:?}"
     check "module: no vhost-console before insmod" devices_absent
@@ -215,6 +368,9 @@ elif [ "$mode" = module ]; then
         check "module: rmmod after a Linux guest's owner was killed mid-stream" rmmod vhost_console
         check "module: devices gone after the Linux kill test" devices_absent
     fi
+    check "module: insmod (storage)" insmod "$MODULE_KO"
+    storage_checks module
+    check "module: rmmod after the storage tests" rmmod vhost_console
 else
     check "builtin: /dev/vhost-console and /dev/vmm-console exist" devices_present
     abi_checks
@@ -476,11 +632,14 @@ $TAIL"
     check "vhost kick storm without buffers: survived, 2001 kicks, no QueueNotify exit" \
         [ "$(cat "$T/storm.out")" = survived -a "$(stat_value storm "ioeventfd notifications")" = 2001 \
         -a "$(stat_value storm "queue notifications")" = 0 ]
+
+    storage_checks "$mode"
 fi
 
 # A Linux guest on vmm (userspace mode): the same 6.12 kernel with a busybox
 # initramfs whose /init (e2e/guest-init) does what `e2e=` says on hvc0.
-if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
+if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" != storage ] \
+    && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
     # A reliable TSC of a known rate: QEMU microvm's guest hangs calibrating
     # it otherwise (no HPET or PM timer); the same line for both.
     LCMD="console=ttyS0 reboot=k panic=1 pci=off tsc=reliable tsc_early_khz=2000000"
@@ -755,7 +914,8 @@ if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ -n "${LINUX_KERNEL
             want=$2
             uptime_s > "$T/$name.times"
             # A file chardev: QEMU's virtconsole drops what a chardev cannot
-            # take at once, and a file never refuses a write.
+            # take at once, and a file never refuses a write. Created before
+            # the loop below reads its size.
             : > "$T/$name.out"
             "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 16 -smp 1 -nodefaults -no-user-config -display none \
                 -no-reboot -global virtio-mmio.force-legacy=false -device virtio-serial-device \

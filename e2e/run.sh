@@ -9,6 +9,7 @@
 #   e2e/run.sh     as root: installs what it needs (kernel/setup.sh), builds, runs
 #   E2E_VARIANTS=builtin e2e/run.sh    only some of the kernels (builtin module debug)
 #   E2E_ONLY=linux e2e/run.sh          only the Linux-guest tests (in-vm.sh)
+#   E2E_ONLY=storage e2e/run.sh        only vhost-abi and the storage tests
 set -euo pipefail
 variants=${E2E_VARIANTS:-builtin module debug}
 
@@ -47,6 +48,15 @@ chmod +x "$guest_root/init"
 mknod "$guest_root/dev/console" c 5 1
 (cd "$guest_root" && find . | cpio -o -H newc --quiet | gzip -1) > "$build/linux-guest.gz"
 
+# The file system of in-vm.sh's storage tests: ext4 (busybox has no
+# mkfs.ext4) filling the test kernel's 64 MiB RAM disk, gzipped (it is
+# mostly zeros) for the initramfs.
+rm -f "$build/ext4.img"
+truncate -s 64M "$build/ext4.img"
+mkfs.ext4 -q -F "$build/ext4.img"
+gzip -1 -c "$build/ext4.img" > "$build/ext4.img.gz"
+rm -f "$build/ext4.img"
+
 # make_initramfs VARIANT: busybox, vmm (with its libraries), guests, the test script.
 make_initramfs() {
     local root=$build/initramfs-$1
@@ -78,6 +88,7 @@ make_initramfs() {
         cp "$build/linux-guest.gz" "$root/linux/initramfs.gz"
     fi
     cp e2e/in-vm.sh "$root/e2e/"
+    cp "$build/ext4.img.gz" "$root/"
     [ "$1" = module ] && cp kmod/vhost_console.ko "$root/"
     mknod "$root/dev/console" c 5 1
     cat > "$root/init" <<INIT
@@ -90,6 +101,7 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
 VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi ECHO_LATENCY=/bin/echo-latency GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
     LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 E2E_ONLY=${E2E_ONLY:-} \
+    EXT4_IMAGE=/ext4.img.gz \
     sh /e2e/in-vm.sh $1
 echo "e2e: in-vm.sh exited \$?"
 reboot -f

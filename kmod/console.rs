@@ -3,8 +3,11 @@
 //! ioctl, which attaches the file transmitq's bytes go to or the file
 //! receiveq's bytes come from, and the two queues' processing: each chain
 //! validated whole, then its buffers written to the file, or read into,
-//! straight from the owner's memory, never waiting on the file, within a
-//! budget of chains and bytes per run.
+//! straight from the owner's memory, within a budget of chains and bytes per
+//! run. A file that can be polled is never waited on (the worker polls it
+//! instead); storage is waited on only for its disk. A file that fails
+//! stops the queue, as a driver error does: bytes that were not written are
+//! never used as if they had been.
 
 use kernel::bindings;
 use kernel::error::{code::*, to_result};
@@ -14,8 +17,9 @@ use crate::poll::Poll;
 use crate::refs::FileRef;
 use crate::sys::{self, EPOLLHUP, EPOLLIN, EPOLLOUT};
 use crate::uapi::*;
-use crate::vhost::{errno, read, Device, VhostDev, Vq, Worker, NUM_QUEUES};
+use crate::vhost::{errno, read, Device, VhostDev, Vq, NUM_QUEUES};
 use crate::vring::{Direction, QueueError, Region, Vring};
+use crate::worker::Worker;
 
 pub(crate) const RECEIVEQ: usize = 0;
 pub(crate) const TRANSMITQ: usize = 1;
@@ -29,7 +33,7 @@ const BATCH: usize = 16;
 pub(crate) struct Console {
     /// Per queue, the backend file while the worker waits for it to become
     /// ready (EPOLLOUT for transmitq; EPOLLIN, or EPOLLHUP for the end of a
-    /// pipe, for receiveq). Under that queue's mutex.
+    /// pipe, for receiveq). Under that queue's mutex. Never storage.
     polls: [Poll; NUM_QUEUES],
 }
 
@@ -39,15 +43,33 @@ pub(crate) struct ConsoleQueue {
     input: Option<Input>,
 }
 
+/// A backend file, and how the worker waits for it.
+struct Backend {
+    file: FileRef,
+    /// A regular file or a block device: read and written without
+    /// RWF_NOWAIT, waiting for the disk as a loop worker does, and never
+    /// polled (a regular file always polls ready: the worker would spin).
+    /// Anything else refuses to wait (FMODE_NOWAIT, checked on attach), and
+    /// the worker polls it when it would have to.
+    storage: bool,
+}
+
+impl Backend {
+    fn new(file: FileRef) -> Self {
+        // SAFETY: the file is referenced.
+        let storage = unsafe { sys::vhost_console_is_storage(file.as_ptr()) };
+        Backend { file, storage }
+    }
+}
+
 /// receiveq's file: what it has to read goes into the driver's buffers, a
 /// chain per read, each used with the byte count.
 struct Input {
-    file: FileRef,
+    backend: Backend,
     /// The chain being filled, as owner addresses; room for a chain as long
     /// as the queue.
     iov: KVVec<bindings::iovec>,
-    /// The file reached its end (EOF is not an error: nothing more to read),
-    /// or failed (reported once).
+    /// The file reached its end: nothing more to read (EOF is not an error).
     done: bool,
 }
 
@@ -57,9 +79,8 @@ unsafe impl Send for Input {}
 
 /// transmitq's file and the chains gathered for it.
 struct Output {
-    file: FileRef,
+    backend: Backend,
     batch: Batch,
-    failed: bool,
 }
 
 /// Chains taken from the ring, to be written and then used, in order. A batch
@@ -70,6 +91,9 @@ struct Batch {
     /// twice the queue size (32768): a KVVec, as vhost's iov arrays.
     iov: KVVec<bindings::iovec>,
     heads: KVec<u16>,
+    /// Where each chain ends in the batch's bytes: after a failed write, the
+    /// chains written whole are used, the others not.
+    ends: KVec<usize>,
     total: usize,
     written: usize,
 }
@@ -90,28 +114,36 @@ unsafe impl Send for Output {}
 
 impl Batch {
     fn clear(&mut self) {
-        // SAFETY: shrinking; both hold Copy values.
+        // SAFETY: shrinking; all three hold Copy values.
         unsafe {
             self.iov.set_len(0);
             self.heads.set_len(0);
+            self.ends.set_len(0);
         }
         self.total = 0;
         self.written = 0;
     }
 }
 
+/// Whether a read or write that returned `n` asks to be retried when the
+/// file is ready: -EAGAIN from a file that can be polled. From storage it is
+/// a failure like any other.
+fn waits(n: isize, backend: &Backend) -> bool {
+    n == -(bindings::EAGAIN as isize) && !backend.storage
+}
+
 impl Output {
     fn new(file: FileRef, num: u16) -> Result<Self> {
         Ok(Output {
-            file,
+            backend: Backend::new(file),
             batch: Batch {
                 // Room for a batch of short chains, or one chain as long as the queue.
                 iov: KVVec::with_capacity(usize::from(num).max(BATCH) * 2, GFP_KERNEL)?,
                 heads: KVec::with_capacity(BATCH, GFP_KERNEL)?,
+                ends: KVec::with_capacity(BATCH, GFP_KERNEL)?,
                 total: 0,
                 written: 0,
             },
-            failed: false,
         })
     }
 
@@ -122,37 +154,43 @@ impl Output {
     }
 
     /// Drains transmitq with notifications off (§2.7.10), within the budget.
-    fn transmit(&mut self, ring: &mut Vring, mem: &[Region], poll: &Poll, worker: &Worker) -> Result<Run, QueueError> {
-        let mut run = Run::default();
+    fn transmit(
+        &mut self,
+        ring: &mut Vring,
+        mem: &[Region],
+        poll: &Poll,
+        worker: &Worker,
+        run: &mut Run,
+    ) -> Result<(), QueueError> {
         // Waiting for the file is over: this run looks for itself (vhost-net
         // stops its socket poll while it runs, and restarts it on EAGAIN).
         poll.stop();
-        if !self.flush(ring, &mut run, poll, worker)? {
-            return Ok(run);
+        if !self.flush(ring, run, poll, worker)? {
+            return Ok(());
         }
         ring.set_notify(false)?;
         loop {
             if run.chains >= WEIGHT || run.bytes >= BYTE_WEIGHT {
                 run.more = true;
-                return Ok(run);
+                return Ok(());
             }
             if ring.pending()? == 0 {
-                if !self.flush(ring, &mut run, poll, worker)? {
-                    return Ok(run);
+                if !self.flush(ring, run, poll, worker)? {
+                    return Ok(());
                 }
                 if ring.busy_poll()? {
                     continue;
                 }
                 if !ring.set_notify(true)? {
-                    return Ok(run);
+                    return Ok(());
                 }
                 ring.set_notify(false)?;
                 continue;
             }
             let b = &self.batch;
             if b.heads.len() == BATCH || b.iov.capacity() - b.iov.len() < usize::from(ring.num) || b.total >= BYTE_WEIGHT {
-                if !self.flush(ring, &mut run, poll, worker)? {
-                    return Ok(run);
+                if !self.flush(ring, run, poll, worker)? {
+                    return Ok(());
                 }
             }
             let head = ring.next_head()?;
@@ -169,23 +207,29 @@ impl Output {
         let b = &mut self.batch;
         let start = b.iov.len();
         let bytes = ring.gather(mem, head, Direction::DeviceReads, &mut b.iov)?;
+        let end = b.total + bytes as usize;
         // Capacity was checked before the chain started: no allocation.
-        if b.heads.push(head, GFP_KERNEL).is_err() {
-            // SAFETY: shrinking back to before the chain; iovec is Copy.
-            unsafe { b.iov.set_len(start) };
+        if b.heads.push(head, GFP_KERNEL).is_err() || b.ends.push(end, GFP_KERNEL).is_err() {
+            // SAFETY: shrinking back to before the chain (`heads` may hold
+            // one more than `ends`); both hold Copy values.
+            unsafe {
+                b.iov.set_len(start);
+                b.heads.set_len(b.ends.len());
+            }
             return Err(QueueError::Fault("batch"));
         }
-        b.total += bytes as usize;
+        b.total = end;
         Ok(())
     }
 
     /// Writes what is left of the batch, then marks its chains used. Returns
     /// false if it stopped first: the file is full (the poll will queue the
-    /// work when it has room) or the run is over budget (`run.more`). A failed
-    /// file is reported once and then skipped, as a line nobody listens to.
+    /// work when it has room) or the run is over budget (`run.more`). A write
+    /// that fails stops the queue: the chains written whole are used, the
+    /// rest go back to the ring unused.
     fn flush(&mut self, ring: &mut Vring, run: &mut Run, poll: &Poll, worker: &Worker) -> Result<bool, QueueError> {
         let b = &mut self.batch;
-        while b.written < b.total && !self.failed {
+        while b.written < b.total {
             if run.bytes >= BYTE_WEIGHT {
                 run.more = true;
                 return Ok(false);
@@ -196,65 +240,91 @@ impl Output {
             // space, and a bad address fails the copy (EFAULT), nothing else.
             // The file is referenced and was checked in SET_BACKEND.
             let n = unsafe {
-                sys::vhost_console_write(self.file.as_ptr(), b.iov.as_ptr(), b.iov.len(), b.total, b.written, count)
+                sys::vhost_console_write(
+                    self.backend.file.as_ptr(),
+                    b.iov.as_ptr(),
+                    b.iov.len(),
+                    b.total,
+                    b.written,
+                    count,
+                    !self.backend.storage,
+                )
             };
             if n > 0 {
                 b.written += n as usize;
                 run.bytes += n as usize;
-            } else if n == -(bindings::EAGAIN as isize) {
+                continue;
+            }
+            // The owner is being killed, which ends a storage write early:
+            // the queue goes with it, without a word.
+            if sys::fatal_signal_pending() {
+                return Ok(false);
+            }
+            let error = if waits(n, &self.backend) {
                 // Full: wait for room, as vhost-net does for its socket.
-                match poll.start(self.file.clone(), worker) {
+                match poll.start(self.backend.file.clone(), worker) {
                     Ok(()) => return Ok(false),
-                    Err(e) => output_failed(&mut self.failed, e.to_errno() as isize),
+                    Err(e) => QueueError::Poll(e.to_errno() as isize),
                 }
             } else {
-                output_failed(&mut self.failed, n);
-            }
+                QueueError::Write(n)
+            };
+            let whole = b.ends.iter().take_while(|&&end| end <= b.written).count();
+            let used = Self::use_chains(ring, &b.heads[..whole], run);
+            ring.discard((b.heads.len() - whole) as u16);
+            b.clear();
+            used?;
+            return Err(error);
         }
-        for (k, &head) in b.heads.iter().enumerate() {
+        let used = Self::use_chains(ring, &b.heads, run);
+        b.clear();
+        used.map(|()| true)
+    }
+
+    /// Marks `heads`, written, used; on an error gives back the ones not used.
+    fn use_chains(ring: &mut Vring, heads: &[u16], run: &mut Run) -> Result<(), QueueError> {
+        for (k, &head) in heads.iter().enumerate() {
             // The device wrote nothing into these device-readable buffers.
             if let Err(e) = ring.add_used(head, 0) {
-                ring.discard((b.heads.len() - k) as u16);
-                b.clear();
+                ring.discard((heads.len() - k) as u16);
                 return Err(e);
             }
             run.used = true;
         }
-        b.clear();
-        Ok(true)
+        Ok(())
     }
-
-}
-
-fn output_failed(failed: &mut bool, error: isize) {
-    pr_warn!("vhost-console: output failed (error {}); dropping further output\n", error);
-    *failed = true;
 }
 
 impl Input {
     fn new(file: FileRef, num: u16) -> Result<Self> {
-        Ok(Input { file, iov: KVVec::with_capacity(usize::from(num), GFP_KERNEL)?, done: false })
+        Ok(Input { backend: Backend::new(file), iov: KVVec::with_capacity(usize::from(num), GFP_KERNEL)?, done: false })
     }
 
     /// Fills receiveq's buffers from the file while both have some, within
     /// the budget, with notifications off (§2.7.10). No buffers: the worker
     /// waits for the driver's kick and not for the file (vhost-net's
     /// handle_rx); nothing to read: it waits for the file.
-    fn receive(&mut self, ring: &mut Vring, mem: &[Region], poll: &Poll, worker: &Worker) -> Result<Run, QueueError> {
-        let mut run = Run::default();
+    fn receive(
+        &mut self,
+        ring: &mut Vring,
+        mem: &[Region],
+        poll: &Poll,
+        worker: &Worker,
+        run: &mut Run,
+    ) -> Result<(), QueueError> {
         poll.stop();
         if self.done {
-            return Ok(run);
+            return Ok(());
         }
         ring.set_notify(false)?;
         loop {
             if run.chains >= WEIGHT || run.bytes >= BYTE_WEIGHT {
                 run.more = true;
-                return Ok(run);
+                return Ok(());
             }
             if ring.pending()? == 0 {
                 if !ring.set_notify(true)? {
-                    return Ok(run);
+                    return Ok(());
                 }
                 ring.set_notify(false)?;
                 continue;
@@ -267,27 +337,46 @@ impl Input {
                     return Err(e);
                 }
             };
-            // A chain with no room takes no byte, as the VMM's own device does.
+            // A chain with no room takes no byte, as the VMM's own device
+            // does. A read stays within the run's byte budget: storage reads
+            // all it is asked for, and the chain may be gigabytes.
             let n = match total {
                 0 => 0,
                 // SAFETY: `iov` holds the chain's iovecs, owner addresses
                 // adding up to `total`; the worker runs in the owner's address
                 // space, and a bad address fails the copy (EFAULT), nothing
                 // else. The file is referenced and was checked in SET_BACKEND.
-                _ => unsafe { sys::vhost_console_read(self.file.as_ptr(), self.iov.as_ptr(), self.iov.len(), total) },
+                _ => unsafe {
+                    sys::vhost_console_read(
+                        self.backend.file.as_ptr(),
+                        self.iov.as_ptr(),
+                        self.iov.len(),
+                        total,
+                        total.min(BYTE_WEIGHT - run.bytes),
+                        !self.backend.storage,
+                    )
+                },
             };
             if n < 0 || (n == 0 && total != 0) {
                 ring.discard(1);
-                if n == -(bindings::EAGAIN as isize) {
-                    // Nothing to read: wait for the file, as vhost-net for its socket.
-                    match poll.start(self.file.clone(), worker) {
-                        Ok(()) => return Ok(run),
-                        Err(e) => self.stop_reading(e.to_errno() as isize),
-                    }
-                } else {
-                    self.stop_reading(n);
+                if n == 0 {
+                    // The end of the input: read no more (a regular file
+                    // included: it is never polled), the guest keeps its
+                    // buffers.
+                    self.done = true;
+                    return Ok(());
                 }
-                return Ok(run);
+                // As for output: a dying owner's queue goes with it.
+                if sys::fatal_signal_pending() {
+                    return Ok(());
+                }
+                if !waits(n, &self.backend) {
+                    return Err(QueueError::Read(n));
+                }
+                // Nothing to read: wait for the file, as vhost-net for its socket.
+                return poll
+                    .start(self.backend.file.clone(), worker)
+                    .map_err(|e| QueueError::Poll(e.to_errno() as isize));
             }
             if let Err(e) = ring.add_used(head, n as u32) {
                 ring.discard(1);
@@ -308,15 +397,6 @@ impl Input {
         // element's u32 only if one read fills less: cap it.
         Ok(bytes.min(u64::from(u32::MAX)) as usize)
     }
-
-    /// The end of the input (0) or an error: read no more, the guest keeps
-    /// its buffers. Only an error is logged.
-    fn stop_reading(&mut self, error: isize) {
-        if error != 0 {
-            pr_warn!("vhost-console: input failed (error {}); reading no more\n", error);
-        }
-        self.done = true;
-    }
 }
 
 impl Device for Console {
@@ -333,10 +413,11 @@ impl Device for Console {
         if vq.ring.broken {
             return false;
         }
+        let mut run = Run::default();
         let result = match index {
             TRANSMITQ => {
                 let Some(output) = vq.device.output.as_mut() else { return false };
-                let result = output.transmit(&mut vq.ring, &vq.mem, &self.polls[TRANSMITQ], worker);
+                let result = output.transmit(&mut vq.ring, &vq.mem, &self.polls[TRANSMITQ], worker, &mut run);
                 if result.is_err() {
                     output.abandon(&mut vq.ring);
                 }
@@ -344,16 +425,15 @@ impl Device for Console {
             }
             _ => {
                 let Some(input) = vq.device.input.as_mut() else { return false };
-                input.receive(&mut vq.ring, &vq.mem, &self.polls[RECEIVEQ], worker)
+                input.receive(&mut vq.ring, &vq.mem, &self.polls[RECEIVEQ], worker, &mut run)
             }
         };
+        // What was used before an error is the driver's, and so is its call.
+        if run.used {
+            vq.signal_used();
+        }
         match result {
-            Ok(run) => {
-                if run.used {
-                    vq.signal_used();
-                }
-                run.more
-            }
+            Ok(()) => run.more,
             Err(e) => {
                 vq.fail(Self::NAME, Self::QUEUE_NAMES[index], e);
                 false

@@ -96,34 +96,46 @@ struct file *vhost_console_get_file(struct file *file)
 }
 
 /*
+ * Storage: a regular file or a block device. Its reads and writes wait only
+ * for the disk, as a loop or vhost-scsi worker's do, and are made without
+ * RWF_NOWAIT: ext4 and f2fs refuse a buffered write with IOCB_NOWAIT
+ * (-EOPNOTSUPP), and where a file system answers -EAGAIN instead there is
+ * nothing to wait for (poll calls a regular file always ready).
+ */
+bool vhost_console_is_storage(struct file *file)
+{
+	umode_t mode = file_inode(file)->i_mode;
+
+	return S_ISREG(mode) || S_ISBLK(mode);
+}
+
+/*
  * Whether the worker may write to @file: open for writing with ->write_iter,
  * and either able to refuse to wait (FMODE_NOWAIT: pipes, sockets, /dev/null,
- * /dev/vmm-console) or storage, whose writes wait only for the disk (as a
- * vhost-scsi or loop worker does). -EINVAL for anything that may block
+ * /dev/vmm-console) or storage. -EINVAL for anything that may block
  * indefinitely on another party (a tty, a FIFO's peer, a character device).
  */
 int vhost_console_check_output(struct file *file)
 {
-	umode_t mode = file_inode(file)->i_mode;
-
 	if (!(file->f_mode & FMODE_WRITE) || !(file->f_mode & FMODE_CAN_WRITE))
 		return -EBADF;
 	if (!file->f_op->write_iter)
 		return -EINVAL;
-	if (!(file->f_mode & FMODE_NOWAIT) && !S_ISREG(mode) && !S_ISBLK(mode))
+	if (!(file->f_mode & FMODE_NOWAIT) && !vhost_console_is_storage(file))
 		return -EINVAL;
 	return 0;
 }
 
 /*
- * One read or write of @iter (its direction), without waiting where the file
- * can refuse to (RWF_NOWAIT: -EAGAIN then). The file position is taken and
+ * One read or write of @iter (its direction); with @nowait, RWF_NOWAIT
+ * (-EAGAIN where the file would wait, -EOPNOTSUPP if it no longer has
+ * FMODE_NOWAIT: splice clears it on a pipe). The file position is taken and
  * updated as ksys_read and ksys_write do (fdget_pos): under f_pos_lock for
  * files that share a position, none for streams.
  */
-static ssize_t vhost_console_rw(struct file *file, struct iov_iter *iter)
+static ssize_t vhost_console_rw(struct file *file, struct iov_iter *iter, bool nowait)
 {
-	rwf_t flags = (file->f_mode & FMODE_NOWAIT) ? RWF_NOWAIT : 0;
+	rwf_t flags = nowait ? RWF_NOWAIT : 0;
 	bool lock = file->f_mode & FMODE_ATOMIC_POS;
 	loff_t pos, *ppos = NULL;
 	ssize_t ret;
@@ -147,14 +159,14 @@ static ssize_t vhost_console_rw(struct file *file, struct iov_iter *iter)
 
 /* Writes @count bytes of the @total bytes in @iov, starting @skip bytes in. */
 ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
-			    size_t total, size_t skip, size_t count)
+			    size_t total, size_t skip, size_t count, bool nowait)
 {
 	struct iov_iter iter;
 
 	iov_iter_init(&iter, ITER_SOURCE, iov, nr_segs, total);
 	iov_iter_advance(&iter, skip);
 	iov_iter_truncate(&iter, count);
-	return vhost_console_rw(file, &iter);
+	return vhost_console_rw(file, &iter, nowait);
 }
 
 /*
@@ -165,27 +177,27 @@ ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned
  */
 int vhost_console_check_input(struct file *file)
 {
-	umode_t mode = file_inode(file)->i_mode;
-
 	if (!(file->f_mode & FMODE_READ) || !(file->f_mode & FMODE_CAN_READ))
 		return -EBADF;
 	if (!file->f_op->read_iter)
 		return -EINVAL;
-	if (!(file->f_mode & FMODE_NOWAIT) && !S_ISREG(mode) && !S_ISBLK(mode))
+	if (!(file->f_mode & FMODE_NOWAIT) && !vhost_console_is_storage(file))
 		return -EINVAL;
 	return 0;
 }
 
 /*
- * Reads up to @total bytes into the buffers of @iov (owner addresses). 0 is
- * the end of the file.
+ * Reads up to @count of the @total bytes the buffers of @iov (owner
+ * addresses) hold. 0 is the end of the file.
  */
-ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total)
+ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs,
+			   size_t total, size_t count, bool nowait)
 {
 	struct iov_iter iter;
 
 	iov_iter_init(&iter, ITER_DEST, iov, nr_segs, total);
-	return vhost_console_rw(file, &iter);
+	iov_iter_truncate(&iter, count);
+	return vhost_console_rw(file, &iter, nowait);
 }
 
 /* /dev/vmm-console never waits for a reader: RWF_NOWAIT writes are welcome. */

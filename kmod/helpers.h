@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Wrappers the Rust code declares too (kernel.rs lists them with their callers). */
+/* Wrappers the Rust code declares too (sys.rs). */
 #ifndef VHOST_CONSOLE_HELPERS_H
 #define VHOST_CONSOLE_HELPERS_H
 
@@ -23,11 +23,13 @@ bool vhost_console_fatal_signal_pending(void);
 int vhost_console_get_user_u16(u16 *value, const u16 __user *addr);
 int vhost_console_put_user_u16(u16 value, u16 __user *addr);
 struct file *vhost_console_get_file(struct file *file);
+bool vhost_console_is_storage(struct file *file);
 int vhost_console_check_output(struct file *file);
 ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
-			    size_t total, size_t skip, size_t count);
+			    size_t total, size_t skip, size_t count, bool nowait);
 int vhost_console_check_input(struct file *file);
-ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total);
+ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs,
+			   size_t total, size_t count, bool nowait);
 void vhost_console_set_nowait(struct file *file);
 
 #endif

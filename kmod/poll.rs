@@ -19,7 +19,7 @@ use kernel::types::Opaque;
 
 use crate::refs::FileRef;
 use crate::sys::{self, EPOLLERR, POLLFREE};
-use crate::vhost::Worker;
+use crate::worker::Worker;
 
 /// Wait queues one polled file may register.
 const MAX_WAIT_QUEUES: usize = 2;

@@ -29,6 +29,7 @@ extern "C" {
     pub(crate) fn vhost_console_get_user_u16(value: *mut u16, addr: usize) -> core::ffi::c_int;
     pub(crate) fn vhost_console_put_user_u16(value: u16, addr: usize) -> core::ffi::c_int;
     pub(crate) fn vhost_console_get_file(file: *mut bindings::file) -> *mut bindings::file;
+    pub(crate) fn vhost_console_is_storage(file: *mut bindings::file) -> bool;
     pub(crate) fn vhost_console_check_output(file: *mut bindings::file) -> core::ffi::c_int;
     pub(crate) fn vhost_console_write(
         file: *mut bindings::file,
@@ -37,6 +38,7 @@ extern "C" {
         total: usize,
         skip: usize,
         count: usize,
+        nowait: bool,
     ) -> isize;
     pub(crate) fn vhost_console_check_input(file: *mut bindings::file) -> core::ffi::c_int;
     pub(crate) fn vhost_console_read(
@@ -44,6 +46,8 @@ extern "C" {
         iov: *const bindings::iovec,
         nr_segs: usize,
         total: usize,
+        count: usize,
+        nowait: bool,
     ) -> isize;
     pub(crate) fn vhost_console_set_nowait(file: *mut bindings::file);
 }

@@ -79,11 +79,12 @@ pub(crate) const VHOST_SET_VRING_ERR: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x22
 pub(crate) const VHOST_SET_VRING_BUSYLOOP_TIMEOUT: u32 = _IOW::<VringState>(VHOST_VIRTIO, 0x23);
 // Sic: _IOW in vhost.h too.
 pub(crate) const VHOST_GET_VRING_BUSYLOOP_TIMEOUT: u32 = _IOW::<VringState>(VHOST_VIRTIO, 0x24);
-/// Attaches the file that queue `index`'s bytes go to (`fd` -1 detaches),
-/// as VHOST_NET_SET_BACKEND attaches a socket. Only transmitq (1) has one.
+/// Attaches the file that queue `index`'s bytes go to (transmitq, 1) or come
+/// from (receiveq, 0); `fd` -1 detaches. As VHOST_NET_SET_BACKEND attaches a
+/// socket.
 pub(crate) const VHOST_CONSOLE_SET_BACKEND: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x50);
 
-/// Feature bits (virtio_config.h).
+/// Feature bits (virtio_config.h; EVENT_IDX from virtio_ring.h).
 pub(crate) const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 pub(crate) const VIRTIO_F_IN_ORDER: u64 = 1 << 35;
 pub(crate) const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;

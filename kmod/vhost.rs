@@ -9,15 +9,15 @@
 //! takes to run that queue and the ioctls take to change it, always after
 //! `dev`. The worker never takes `dev`, so an ioctl may wait for the worker
 //! (RESET_OWNER stops it) but the worker never waits for an ioctl. The kick
-//! wake-up runs in atomic context and touches only the `Worker`.
+//! wake-up runs in atomic context and touches only the `Worker`
+//! (worker.rs).
 
 use core::ffi::{c_int, c_uint, c_void};
 use core::pin::Pin;
-use core::ptr::null_mut;
-use core::sync::atomic::{fence, AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{fence, Ordering};
 
 use kernel::bindings;
-use kernel::error::{code::*, from_err_ptr};
+use kernel::error::code::*;
 use kernel::init::pin_init_array_from_fn;
 use kernel::prelude::*;
 use kernel::str::CStr;
@@ -30,6 +30,7 @@ use crate::refs::{EventFd, FileRef, MmRef};
 use crate::sys::{self, EPOLLIN};
 use crate::uapi::*;
 use crate::vring::{QueueError, Region, Vring, MAX_SIZE};
+use crate::worker::Worker;
 
 /// Virtqueues per device: the console has two (vhost.c allocates `nvqs`;
 /// a fixed count keeps the arrays plain).
@@ -77,29 +78,6 @@ pub(crate) trait Device: Sized + Send + Sync + 'static {
     fn ioctl(vhost: &VhostDev<Self>, cmd: u32, arg: usize) -> Result;
 }
 
-/// The owner's worker and the queues waiting for it (vhost_worker). The only
-/// part of a device that wake-ups touch.
-pub(crate) struct Worker {
-    /// The worker while there is an owner, else null.
-    task: AtomicPtr<bindings::vhost_task>,
-    /// Bit i: queue i has work the worker has not started.
-    pending: AtomicU32,
-}
-
-impl Worker {
-    /// Queues work for queue `index` and wakes the worker (vhost_poll_queue).
-    pub(crate) fn queue(&self, index: usize) {
-        self.pending.fetch_or(1 << index, Ordering::AcqRel);
-        let task = self.task.load(Ordering::Acquire);
-        if !task.is_null() {
-            // SAFETY: the task pointer is cleared before the task is stopped,
-            // and only after every poll that calls this has been stopped; the
-            // other callers are ioctls, serialized with the stop.
-            unsafe { bindings::vhost_task_wake(task) };
-        }
-    }
-}
-
 /// One virtqueue's state, under its mutex.
 pub(crate) struct Vq<Q> {
     pub(crate) ring: Vring,
@@ -130,8 +108,9 @@ impl<Q: Default> Vq<Q> {
         }
     }
 
-    /// Stops the queue on a driver error (vhost's vq_err): one log line, the
-    /// err eventfd signalled, nothing runs until the ring is set up again.
+    /// Stops the queue on a driver error or a failed backend file (vhost's
+    /// vq_err): one log line, the err eventfd signalled, nothing runs until
+    /// the ring is set up again.
     pub(crate) fn fail(&mut self, device: &CStr, queue: &str, e: QueueError) {
         pr_warn!("{}: {}: {}; queue stopped\n", device, queue, e);
         self.ring.broken = true;
@@ -180,7 +159,7 @@ impl<D: Device> VhostDev<D> {
             dev <- kernel::new_mutex!(DevState::new(), "vhost_dev"),
             vqs <- pin_init_array_from_fn(|_| kernel::new_mutex!(Vq::new(), "vhost_vq")),
             kicks: [Poll::new(0, EPOLLIN), Poll::new(1, EPOLLIN)],
-            worker: Worker { task: AtomicPtr::new(null_mut()), pending: AtomicU32::new(0) },
+            worker: Worker::new(),
             device <- D::new(),
         }? Error)
     }
@@ -194,7 +173,8 @@ impl<D: Device> VhostDev<D> {
     }
 
     /// Stops every poll and the worker (vhost_dev_stop, vhost_dev_cleanup's
-    /// worker part), with `dev` held. Afterwards nothing runs on the queues.
+    /// worker part), with `dev` held or on release. Afterwards nothing runs
+    /// on the queues.
     fn stop(&self) {
         // The device's polls first, with each queue's mutex: the worker
         // finishes its run and, seeing `stopped`, starts none again.
@@ -206,14 +186,11 @@ impl<D: Device> VhostDev<D> {
         for kick in &self.kicks {
             kick.stop();
         }
-        // No wake-up is running now; the ioctls that queue work hold `dev`.
-        let task = self.worker.task.swap(null_mut(), Ordering::AcqRel);
-        if !task.is_null() {
-            // SAFETY: created by vhost_task_create in set_owner and stopped
-            // once: the pointer was swapped out above. The worker takes no
-            // lock that we hold here but the queue mutexes, released above.
-            unsafe { bindings::vhost_task_stop(task) };
-        }
+        // SAFETY: the polls are stopped, so no wake-up is running now; the
+        // ioctls that queue work hold `dev`, which the caller holds (reset),
+        // or the file is being released and no ioctl runs. The task body
+        // takes no lock held here but the queue mutexes, released above.
+        unsafe { self.worker.stop() };
     }
 
     /// Back to the state of a fresh open (vhost_dev_reset_owner).
@@ -222,7 +199,7 @@ impl<D: Device> VhostDev<D> {
         for vq in &self.vqs {
             *vq.lock() = Vq::new();
         }
-        self.worker.pending.store(0, Ordering::Relaxed);
+        self.worker.forget();
         *dev = DevState::new();
     }
 
@@ -232,18 +209,9 @@ impl<D: Device> VhostDev<D> {
         }
         let mm = MmRef::current().ok_or(EINVAL)?;
         // SAFETY: `self` is pinned and outlives the task: `stop` ends it
-        // before the device is freed. The name is copied.
-        let task = from_err_ptr(unsafe {
-            bindings::vhost_task_create(
-                Some(worker::<D>),
-                Some(worker_killed),
-                self as *const Self as *mut c_void,
-                D::NAME.as_char_ptr(),
-            )
-        })?;
-        self.worker.task.store(task, Ordering::Release);
-        // SAFETY: freshly created, started once.
-        unsafe { bindings::vhost_task_start(task) };
+        // before the device is freed. Without an owner no worker runs
+        // (a fresh open, or `reset` stopped it).
+        unsafe { self.worker.start(worker::<D>, worker_killed, self as *const Self as *mut c_void, D::NAME)? };
         dev.owner = Some(mm);
         Ok(())
     }
@@ -421,7 +389,7 @@ fn read_mem_table(arg: usize) -> Result<KVec<Region>> {
 unsafe extern "C" fn worker<D: Device>(data: *mut c_void) -> bool {
     // SAFETY: `data` is the device, alive until `stop` has ended this task.
     let vhost = unsafe { &*(data as *const VhostDev<D>) };
-    let pending = vhost.worker.pending.swap(0, Ordering::AcqRel);
+    let pending = vhost.worker.take();
     if pending == 0 {
         return false;
     }
@@ -438,7 +406,7 @@ unsafe extern "C" fn worker<D: Device>(data: *mut c_void) -> bool {
             !vq.stopped && vhost.device.handle_kick(&vhost.worker, i, &mut vq)
         };
         if more {
-            vhost.worker.pending.fetch_or(1 << i, Ordering::AcqRel);
+            vhost.worker.requeue(i);
         }
         // After each work item, as vhost_run_work_list: a guest that keeps
         // the queue busy must not keep others off this CPU.

@@ -3,12 +3,14 @@
 //!
 //! /dev/vhost-console speaks the vhost ioctl ABI (include/uapi/linux/vhost.h)
 //! plus VHOST_CONSOLE_SET_BACKEND; a worker in the owner's process drains
-//! transmitq into the attached file. /dev/vmm-console is a ring buffer that
-//! file can be.
+//! transmitq into the file attached to it and fills receiveq from the file
+//! attached to that. /dev/vmm-console is a ring buffer transmitq's file can
+//! be.
 //!
-//! Files: vhost.rs (the vhost core: owner, worker, memory table, vring
-//! ioctls, the `Device` trait), vring.rs (ring access), poll.rs (waiting on
-//! a file), console.rs (the console device), output.rs (/dev/vmm-console),
+//! Files: vhost.rs (the vhost core: owner, memory table, vring ioctls, the
+//! worker's task body, the `Device` trait), worker.rs (the worker task and
+//! its queued work), vring.rs (ring access), poll.rs (waiting on a file),
+//! console.rs (the console device), output.rs (/dev/vmm-console),
 //! miscdev.rs (misc device registration), refs.rs (counted references),
 //! sys.rs (what helpers.c wraps), uapi.rs (the ioctl ABI).
 
@@ -24,6 +26,7 @@ mod sys;
 mod uapi;
 mod vhost;
 mod vring;
+mod worker;
 
 module! {
     type: VhostConsoleModule,

@@ -56,6 +56,13 @@ unsafe impl AsBytes for UsedElem {}
 
 /// Why a queue was stopped. The worker logs it and signals the err eventfd.
 pub(crate) enum QueueError {
+    /// The backend file refused the queue's bytes (a negative errno; 0: it
+    /// took none). Output that cannot be written must not look written.
+    Write(isize),
+    /// The backend file could not be read (a negative errno); not its end.
+    Read(isize),
+    /// The backend file cannot be waited for (a negative errno).
+    Poll(isize),
     Fault(&'static str),
     AvailIndexJump { avail: u16, last: u16, num: u16 },
     HeadOutOfRange { head: u16, num: u16 },
@@ -71,6 +78,10 @@ pub(crate) enum QueueError {
 impl fmt::Display for QueueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            Self::Write(0) => write!(f, "the output file took no byte of a write"),
+            Self::Write(e) => write!(f, "cannot write the output file: error {e}{}", errno_name(e)),
+            Self::Read(e) => write!(f, "cannot read the input file: error {e}{}", errno_name(e)),
+            Self::Poll(e) => write!(f, "cannot wait for the backend file: error {e}{}", errno_name(e)),
             Self::Fault(what) => write!(f, "cannot access the {what} in the owner's memory"),
             Self::AvailIndexJump { avail, last, num } => {
                 write!(f, "available index {avail} is more than the queue size {num} ahead of {last}")
@@ -90,6 +101,26 @@ impl fmt::Display for QueueError {
             }
             Self::ChainTooLarge { head } => write!(f, "descriptor chain from {head} holds more than 4 GiB"),
         }
+    }
+}
+
+/// The names of the errors a file write or read is likely to return, for
+/// the log line.
+fn errno_name(e: isize) -> &'static str {
+    let Ok(e) = u32::try_from(-e) else { return "" };
+    match e {
+        bindings::EIO => " (EIO)",
+        bindings::EBADF => " (EBADF)",
+        bindings::EAGAIN => " (EAGAIN)",
+        bindings::EFAULT => " (EFAULT)",
+        bindings::EINVAL => " (EINVAL)",
+        bindings::EFBIG => " (EFBIG)",
+        bindings::ENOSPC => " (ENOSPC)",
+        bindings::EROFS => " (EROFS)",
+        bindings::EPIPE => " (EPIPE)",
+        bindings::EOPNOTSUPP => " (EOPNOTSUPP)",
+        bindings::EDQUOT => " (EDQUOT)",
+        _ => "",
     }
 }
 

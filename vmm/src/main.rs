@@ -225,6 +225,11 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
     if closed.stdout && args.console_out.is_none() {
         return Err(one("stdout is closed: the guest's console output would be lost (give --console-out FILE)"));
     }
+    // SAFETY: F_GETFL on a descriptor that is open (checked above).
+    let stdout_mode = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL) } & libc::O_ACCMODE;
+    if args.console_out.is_none() && stdout_mode == libc::O_RDONLY {
+        return Err(one("stdout is open only for reading: the guest's console output could not be written"));
+    }
     // 2. The guest and the VM, every file it reads checked; nothing written.
     let image;
     let guest = match &args.kernel {

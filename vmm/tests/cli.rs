@@ -199,6 +199,13 @@ fn lost_output_is_an_error() {
         stderr_lines(&out),
         ["vmm: error: stdout is closed: the guest's console output would be lost (give --console-out FILE)"]
     );
+    // stdout open only for reading: refused before the guest runs.
+    let out = vmm_sh("", "1< /dev/null");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_lines(&out),
+        ["vmm: error: stdout is open only for reading: the guest's console output could not be written"]
+    );
     // A device that takes nothing: the failure stops the VM, unless the
     // guest halted first.
     let out = vmm_sh("", "> /dev/full");

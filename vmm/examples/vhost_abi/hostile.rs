@@ -104,7 +104,7 @@ fn pipe_bytes(r: &File) -> usize {
 }
 
 /// Byte i of a pattern buffer: i % 251.
-fn pattern(len: usize) -> *mut u8 {
+pub fn pattern(len: usize) -> *mut u8 {
     let p = map(len, libc::PROT_READ | libc::PROT_WRITE);
     for i in 0..len {
         // SAFETY: inside the mapping.

@@ -2,7 +2,9 @@
 //! owner would use them: the error each bad call must get, ownership, the
 //! ring buffer's overwrite rule (here); files of every kind as kicks and
 //! backends, outputs that never drain, huge chains, busy-poll abuse, yields
-//! (hostile.rs); ioctls racing RESET_OWNER (race.rs). Run by e2e/in-vm.sh;
+//! (hostile.rs); input (receive.rs); regular files that fail or end, pipes
+//! that lose FMODE_NOWAIT (storage.rs); ioctls racing RESET_OWNER
+//! (race.rs). Run by e2e/in-vm.sh;
 //! prints `ok`/`not ok` lines and `bench:` figures, and exits non-zero on any
 //! failure.
 
@@ -11,6 +13,7 @@ mod event_idx;
 mod hostile;
 mod race;
 mod receive;
+mod storage;
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -72,6 +75,7 @@ fn main() {
     basic(&mut c);
     hostile::run(&mut c);
     receive::run(&mut c);
+    storage::run(&mut c);
     event_idx::run(&mut c);
     race::run(&mut c);
     println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
