@@ -278,6 +278,18 @@ pub struct Vm {
     shared: Arc<Shared>,
 }
 
+/// What a platform (bare-metal or Linux) hands the common part of the VM.
+struct Platform {
+    mem: GuestMemoryMmap,
+    io: IoManager,
+    console_slot: MmioSlot,
+    console_line: Arc<dyn Interrupt>,
+    power: PowerLine,
+    injected: Option<Arc<InjectedLine>>,
+    debug: Option<Arc<Mutex<DebugPort>>>,
+    vcpus: Vec<Vcpu>,
+}
+
 /// Where a virtio device goes: the buses, and what its transport signals.
 struct Bus<'a> {
     mem: &'a GuestMemoryMmap,
@@ -375,36 +387,22 @@ impl Vm {
         let loaded = elf::load(image, &mem, ram)?;
         let fd = vm.create_vcpu(0).map_err(|e| VmError::Kvm("create vCPU", e))?;
         boot::setup(&kvm, &fd, &mem, ram, loaded.mode, loaded.entry, config.cmdline)?;
-        let vm = Arc::new(vm);
         let line = Arc::new(InjectedLine::new().map_err(|e| VmError::Devices(e.to_string()))?);
-        let requeue = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()))?);
         let mut io = IoManager::new();
         let debug = Arc::new(Mutex::new(DebugPort::default()));
         io.register_pio(PioRange::new(PioAddress(DEBUG_PORT), 1).map_err(bus_error)?, debug.clone())
             .map_err(bus_error)?;
-        let slot = boot::console_slot();
-        let console = Self::console(&vm, &mem, slot, config.console, config.console_out)?;
-        let virtio = vec![Self::transport(
-            console,
-            slot,
-            line.clone(),
-            (config.lifecycle, config.withheld_features),
-            Bus { mem: &mem, io: &mut io, requeue: &requeue },
-        )?];
-        let shared = Shared {
-            io,
+        let platform = Platform {
             mem,
-            virtio,
-            stop: Stop::new().map_err(|e| VmError::Devices(e.to_string()))?,
+            io,
+            console_slot: boot::console_slot(),
+            console_line: line.clone(),
             power: PowerLine::default(),
-            input_done: AtomicBool::new(false),
             injected: Some(line.clone()),
             debug: Some(debug),
-            calls: AtomicU64::new(0),
-            requeue,
+            vcpus: vec![Vcpu { id: 0, fd, injected: Some((line, boot::CONSOLE_VECTOR)) }],
         };
-        let vcpus = vec![Vcpu { id: 0, fd, injected: Some((line, boot::CONSOLE_VECTOR)) }];
-        Ok(Vm { _kvm: kvm, _fd: vm, vcpus, shared: Arc::new(shared) })
+        Self::finish(kvm, Arc::new(vm), platform, config)
     }
 
     fn linux(
@@ -414,7 +412,7 @@ impl Vm {
         initrd: Option<&Path>,
         cpus: u8,
         ram: u64,
-        config: Config,
+        mut config: Config,
     ) -> Result<Self, VmError> {
         let mem = guest_memory(&vm, &layout::ram_regions(ram), config.mem_mib)?;
         vm.set_tss_address(KVM_TSS_ADDR as usize).map_err(|e| VmError::Kvm("set TSS address", e))?;
@@ -452,36 +450,53 @@ impl Vm {
 
         let vm = Arc::new(vm);
         let power = PowerLine::default();
-        let requeue = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()))?);
         let mut io = IoManager::new();
-        add_pio(&mut io, COM1_BASE, COM1_LEN, SerialPort::new(GsiLine::new(vm.clone(), SERIAL_IRQ), config.serial))?;
+        let serial = std::mem::replace(&mut config.serial, Box::new(std::io::sink()));
+        add_pio(&mut io, COM1_BASE, COM1_LEN, SerialPort::new(GsiLine::new(vm.clone(), SERIAL_IRQ), serial))?;
         add_pio(&mut io, CMOS_BASE, CMOS_LEN, Cmos::default())?;
         add_pio(&mut io, I8042_BASE, I8042_LEN, I8042::new(power.clone()))?;
         add_pio(&mut io, ACPI_PM_BASE, ACPI_PM_LEN, AcpiPm::new(power.clone()))?;
         let slot = slots[0];
         let gsi = slot.gsi.expect("Linux slots have a GSI");
-        let line = Arc::new(GsiLine::new(vm.clone(), gsi));
-        let console = Self::console(&vm, &mem, slot, config.console, config.console_out)?;
-        let virtio = vec![Self::transport(
-            console,
-            slot,
-            line,
-            (config.lifecycle, config.withheld_features),
-            Bus { mem: &mem, io: &mut io, requeue: &requeue },
-        )?];
-        let shared = Shared {
-            io,
+        let platform = Platform {
             mem,
-            virtio,
-            stop: Stop::new().map_err(|e| VmError::Devices(e.to_string()))?,
+            io,
+            console_slot: slot,
+            console_line: Arc::new(GsiLine::new(vm.clone(), gsi)),
             power,
-            input_done: AtomicBool::new(false),
             injected: None,
             debug: None,
+            vcpus,
+        };
+        Self::finish(kvm, vm, platform, config)
+    }
+
+    /// What both kinds of VM have once their platform is set up: the
+    /// console behind its transport, and what the threads share.
+    fn finish(kvm: Kvm, vm: Arc<VmFd>, mut p: Platform, config: Config) -> Result<Self, VmError> {
+        let eventfd = || EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()));
+        let requeue = Arc::new(eventfd()?);
+        let console = Self::console(&vm, &p.mem, p.console_slot, config.console, config.console_out)?;
+        let virtio = vec![Self::transport(
+            console,
+            p.console_slot,
+            p.console_line,
+            (config.lifecycle, config.withheld_features),
+            Bus { mem: &p.mem, io: &mut p.io, requeue: &requeue },
+        )?];
+        let shared = Shared {
+            io: p.io,
+            mem: p.mem,
+            virtio,
+            stop: Stop::new().map_err(|e| VmError::Devices(e.to_string()))?,
+            power: p.power,
+            input_done: AtomicBool::new(false),
+            injected: p.injected,
+            debug: p.debug,
             calls: AtomicU64::new(0),
             requeue,
         };
-        Ok(Vm { _kvm: kvm, _fd: vm, vcpus, shared: Arc::new(shared) })
+        Ok(Vm { _kvm: kvm, _fd: vm, vcpus: p.vcpus, shared: Arc::new(shared) })
     }
 
     /// The console device, in userspace or in the kernel.
