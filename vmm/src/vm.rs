@@ -297,6 +297,31 @@ struct Bus<'a> {
     requeue: &'a Arc<EventFd>,
 }
 
+/// Lets each device drain what it holds for its output (the vhost relay's
+/// pipe): for as long as its reader takes, if the VM ended well; half a
+/// second if it ended on an error, or once SIGINT, SIGTERM, SIGHUP or
+/// SIGQUIT comes meanwhile; then what is left is abandoned (and reported as
+/// lost by its output).
+fn wind_down(shared: &Shared, signals: &mut Signals, failed: bool) {
+    let grace = Duration::from_millis(500);
+    let mut deadline = failed.then(|| Instant::now() + grace);
+    for v in &shared.virtio {
+        loop {
+            let step = Instant::now() + Duration::from_millis(100);
+            if v.lock().transport.device_mut().wind_down(deadline.map_or(step, |d| d.min(step))) {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                v.lock().transport.device_mut().abandon();
+                break;
+            }
+            if signals.take().is_some_and(|s| s != libc::SIGUSR1) && deadline.is_none() {
+                deadline = Some(Instant::now() + grace);
+            }
+        }
+    }
+}
+
 /// The host's memory in MiB (MemTotal), if /proc tells it.
 fn host_memory_mib() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -619,6 +644,7 @@ impl Vm {
                 Err(_) => {}
             }
         }
+        wind_down(&shared, signals, result.is_err());
         let mut device_failures = Vec::new();
         for v in &shared.virtio {
             let mut slot = v.lock();

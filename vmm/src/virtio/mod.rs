@@ -182,6 +182,14 @@ pub trait VirtioDevice: Send {
     fn dump(&mut self) -> Vec<String> {
         Vec::new()
     }
+    /// The VM has stopped: lets what the device still holds for its output
+    /// drain, until `until`; returns whether it has (else it is asked
+    /// again, or to `abandon` it).
+    fn wind_down(&mut self, _until: std::time::Instant) -> bool {
+        true
+    }
+    /// Gives up on output the device could not drain (its reader stopped).
+    fn abandon(&mut self) {}
     /// Forgets negotiated state; called when the driver resets the device.
     fn reset(&mut self) {}
     /// Adds the device's counters to `stats`.

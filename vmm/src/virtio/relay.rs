@@ -64,6 +64,27 @@ impl Relay {
         self.writer.as_ref().map_or(-1, File::as_raw_fd)
     }
 
+    /// Closes our write end: once the kernel has let go of its own (its
+    /// backend detached), the thread copies what is left and ends.
+    pub fn close(&mut self) {
+        drop(self.writer.take());
+    }
+
+    /// Waits until the thread has copied everything, or until `until`;
+    /// returns whether it has.
+    pub fn wait(&mut self, until: std::time::Instant) -> bool {
+        while self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        true
+    }
+
     /// Writes `bytes` behind everything the kernel wrote so far, as much as
     /// the pipe takes now; returns how much that was.
     pub fn write_nowait(&mut self, bytes: &[u8]) -> usize {

@@ -462,6 +462,24 @@ impl VirtioDevice for VhostConsole {
         stats.worker_wakeups = worker_wakeups();
     }
 
+    fn wind_down(&mut self, until: std::time::Instant) -> bool {
+        // The kernel lets go of the relay's pipe when its backend is
+        // detached; then the relay sees the end of it.
+        self.detach();
+        match &mut self.relay {
+            Some(relay) => {
+                relay.close();
+                relay.wait(until)
+            }
+            None => true,
+        }
+    }
+
+    fn abandon(&mut self) {
+        // The relay's thread stops waiting for room and ends.
+        self.out.abandon();
+    }
+
     fn reset(&mut self) {
         self.detach();
         // An error the kernel reported before the reset is the old device's:
