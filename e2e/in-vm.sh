@@ -275,30 +275,39 @@ $TAIL"
 if [ "${E2E_ONLY:-}" = stall ]; then
     # The nested stall, caught in the act: a Linux guest streams 16 MiB to
     # hvc0 in vhost mode, vmm on CPU 0 and the reader of its stdout free to
-    # run on CPU 1 (the recipe that stalled 3 runs of 27). When vmm writes
-    # nothing for 5 s (wchar of /proc/PID/io, the kernel worker included),
-    # SIGUSR1 dumps the device state, which is printed, and the run is killed.
+    # run on CPU 1 (the recipe that stalled 3 runs of 27). When the output
+    # stops growing for 5 s, SIGUSR1 dumps the device state, which is
+    # printed, and the run is killed.
     runs=${STALL_RUNS:-20}
     stalls=0
     i=0
     while [ $i -lt "$runs" ] && [ -n "${LINUX_KERNEL:-}" ]; do
         i=$((i + 1))
+        : > "$T/stall.out"
         taskset -c 0 "$VMM" --vhost --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
             --cmdline "console=ttyS0 reboot=k panic=1 pci=off tsc=reliable tsc_early_khz=2000000 quiet e2e=dd mib=16" \
-            < /dev/null 2> "$T/stall.err" | cat > /dev/null &
+            < /dev/null 2> "$T/stall.err" | cat > "$T/stall.out" &
         sleep 1
         pid=$(pidof vmm)
         last=-1
         still=0
         while kill -0 "$pid" 2> /dev/null; do
-            now=$(sed -n 's/^wchar: //p' "/proc/$pid/io" 2> /dev/null)
+            now=$(wc -c < "$T/stall.out")
             if [ "$now" = "$last" ]; then still=$((still + 1)); else still=0; fi
             last=$now
             if [ $still -ge 5 ]; then
                 stalls=$((stalls + 1))
+                # Each thread's name, state and CPU time (user + system
+                # ticks), twice a second apart: which ran, which slept.
+                for k in 1 2; do
+                    for t in /proc/"$pid"/task/*; do
+                        echo "stall:   thread $(cat "$t/comm"): $(sed 's/.*) //' "$t/stat" | awk '{ print "state " $1 ", ticks " $12 + $13 ", cpu " $37 }')"
+                    done
+                    sleep 1
+                done
                 kill -USR1 "$pid"
                 sleep 2
-                echo "stall: run $i stalled after $now bytes written; the dump:"
+                echo "stall: run $i stalled after $now bytes on hvc0; the dump:"
                 sed -n '/=== device state/,$p' "$T/stall.err" | sed 's/^/stall:   /'
                 kill -9 "$pid"
                 break
@@ -306,7 +315,7 @@ if [ "${E2E_ONLY:-}" = stall ]; then
             sleep 1
         done
         wait
-        echo "stall: run $i: $(tail -1 "$T/stall.err")"
+        echo "stall: run $i: $(wc -c < "$T/stall.out") bytes; $(tail -1 "$T/stall.err")"
     done
     echo "stall: $stalls of $i runs stalled"
 elif [ "${E2E_ONLY:-}" = linux ]; then

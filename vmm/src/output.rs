@@ -95,7 +95,7 @@ impl Output {
         }
         let inner = self.inner.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("{}-writer", self.inner.name))
+            .name(format!("{}-writer", self.inner.name.replace(' ', "-")))
             .spawn(move || write_loop(&inner, writer))?;
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
         Ok(())
