@@ -116,7 +116,7 @@ block_cases = {
     "write": request(T_OUT, 2, [(BUF, 512, 0)]),
     "flush": request(T_FLUSH, 0, []),
     "get-id": request(T_GET_ID, 0, [(BUF, 20, WRITE)]),
-    "discard": request(T_DISCARD, 0, [(BUF, 32, 0)], segments=[(0, 8, 0), (64, 8, 0)]),
+    "discard": request(T_DISCARD, 0, [(BUF, 16, 0)], segments=[(0, 8, 0)]),
     "write-zeroes-unmap": request(T_WRITE_ZEROES, 0, [(BUF, 16, 0)], segments=[(8, 8, 1)]),
     "discard-past-end": request(T_DISCARD, 0, [(BUF, 16, 0)], segments=[(120, 16, 0)]),
     "header-writable": request(T_IN, 0, [], descs=[(HDR, 16, WRITE), (STATUS, 1, WRITE)]),
