@@ -410,7 +410,7 @@ impl VirtioDevice for Block {
 
     fn poll_news(&mut self) -> News {
         self.engine.clear();
-        News { ready: true, needs_reset: None, fatal: None }
+        News { ready: true, ..News::default() }
     }
 
     fn idle(&self, _mem: &GuestMemoryMmap, _queues: &[Queue]) -> bool {
