@@ -11,4 +11,5 @@ pub mod console;
 pub mod debug;
 pub mod interrupt;
 pub mod mmio;
+pub mod ports;
 pub mod virtqueue;

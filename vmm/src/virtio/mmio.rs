@@ -97,9 +97,9 @@ pub struct MmioTransport<D: VirtioDevice + ?Sized> {
     queue_sel: u32,
     irq: Arc<IrqTrigger>,
     /// Bit i: queue i stopped at its budget with work left.
-    pending: u64,
+    pending: u128,
     /// Bit i: queue i stopped because the device's backend had no room.
-    blocked: u64,
+    blocked: u128,
     /// ConfigGeneration: moves with every change of the configuration
     /// space the device makes (a console's size).
     config_generation: u32,

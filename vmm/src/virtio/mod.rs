@@ -130,7 +130,7 @@ pub struct News {
     pub fatal: Option<String>,
     /// Bit i: queue i has work the device found for the driver (host input,
     /// a message for it): the transport runs it if the driver has it live.
-    pub queues: u64,
+    pub queues: u128,
     /// The device changed its configuration space: a configuration change
     /// interrupt (§2.5.2), and ConfigGeneration moves.
     pub config_changed: bool,

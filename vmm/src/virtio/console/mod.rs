@@ -113,7 +113,8 @@ impl Console {
             return Ok(self);
         }
         let ports = Ports::new(ports, self.size)?;
-        self.queue_sizes = vec![QUEUE_MAX_SIZE; 2 * ports.max_nr_ports() as usize];
+        // Queues 0/1, the control queues, then 2 per port (Linux init_vqs).
+        self.queue_sizes = vec![QUEUE_MAX_SIZE; 2 * (ports.max_nr_ports() as usize + 1)];
         self.ports = Some(ports);
         Ok(self)
     }

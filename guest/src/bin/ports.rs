@@ -1,0 +1,85 @@
+//! The console's ports (MULTIPORT), as the host's tests drive them: brings
+//! the device up (DEVICE_READY, PORT_READY for each port added), lists the
+//! ports on the console (port 0), opens ports 1 and 2, writes a line to
+//! port 1 once the host has it open and waits for the host to close it,
+//! then echoes what port 2 receives for `rounds=` host connections
+//! (default 2), each ended by the host closing it; closes both ports and
+//! halts. What it sees goes to the console, line by line.
+//!
+//! `size=1`: the device offers VIRTIO_CONSOLE_F_SIZE (stdin a terminal);
+//! the console's size (RESIZE after CONSOLE_PORT) is listed, and the guest
+//! waits for a second RESIZE (the host's terminal changed) before it halts.
+//! `only=list`: bring-up and the list, then halt.
+#![no_std]
+#![no_main]
+
+use guest::boot::{halt, BootInfo};
+use guest::ports::{Line, Ports, PORT_OPEN, VIRTIO_CONSOLE_F_SIZE};
+
+guest::entry!(main);
+
+const HELLO: &[u8] = b"hello from the guest on port 1\n";
+
+fn main(boot: &BootInfo) -> ! {
+    let sized = boot.param_u32("size") == Some(1);
+    let rounds = boot.param_u32("rounds").unwrap_or(2);
+    let p = Ports::init(boot, if sized { VIRTIO_CONSOLE_F_SIZE } else { 0 });
+    p.bring_up(sized);
+    let line = Line::default().text(b"ports: ").number(p.max_nr_ports).text(b"\n");
+    p.console.write(line.bytes());
+    p.console.write(b"port 0: console\n");
+    for port in 1..p.max_nr_ports as usize {
+        let line = Line::default().text(b"port ").number(port as u32).text(b": ").text(p.state.name(port));
+        p.console.write(line.text(b"\n").bytes());
+    }
+    if sized {
+        let (cols, rows) = p.state.size;
+        let line = Line::default().text(b"port 0: size ").number(cols.into()).text(b"x").number(rows.into());
+        p.console.write(line.text(b"\n").bytes());
+        p.wait(|s| s.resizes > 1);
+        let (cols, rows) = p.state.size;
+        let line = Line::default().text(b"port 0: resized to ").number(cols.into()).text(b"x").number(rows.into());
+        p.console.write(line.text(b"\n").bytes());
+    }
+    if boot.param("only") == Some(b"list") || sized {
+        halt()
+    }
+    p.send(1, PORT_OPEN, 1);
+    p.send(2, PORT_OPEN, 1);
+
+    p.wait(|s| s.opens[1] >= 1);
+    p.write_from(1, HELLO.as_ptr() as u64, HELLO.len() as u32);
+    let line = Line::default().text(b"port 1: wrote ").number(HELLO.len() as u32).text(b" bytes\n");
+    p.console.write(line.bytes());
+    p.wait(|s| s.closes[1] >= 1);
+    p.console.write(b"port 1: host closed\n");
+
+    p.post_receive(2);
+    for round in 1..=rounds {
+        p.wait(|s| s.opens[2] >= round);
+        let mut echoed = 0;
+        loop {
+            if let Some((slot, addr, len)) = p.receive(2) {
+                if len > 0 {
+                    p.write_from(2, addr, len);
+                }
+                echoed += len;
+                p.repost(2, slot);
+                continue;
+            }
+            while p.poll_control().is_some() {}
+            // The host closes only after it read the echo back: nothing is
+            // left in flight once it has.
+            if p.state.closes[2] >= round {
+                break;
+            }
+            p.console.wait_interrupt();
+        }
+        let line = Line::default().text(b"port 2: round ").number(round).text(b": ").number(echoed);
+        p.console.write(line.text(b" bytes echoed\n").bytes());
+    }
+    p.send(1, PORT_OPEN, 0);
+    p.send(2, PORT_OPEN, 0);
+    p.console.write(b"done\n");
+    halt()
+}
