@@ -67,6 +67,7 @@ const GUESTS: &[GuestBuild] = &[
             ("hostile", "hostile.elf"),
             ("echo", "echo.elf"),
             ("ports", "ports.elf"),
+            ("hostile-ports", "hostile-ports.elf"),
         ],
         link_args: &["-melf_i386"],
     },

@@ -78,26 +78,22 @@ pub fn encode(id: u32, event: u16, value: u16, payload: &[u8]) -> Vec<u8> {
 #[derive(Default)]
 pub struct ToDriver {
     messages: VecDeque<Vec<u8>>,
-    /// Messages dropped since the queue was last below its bound.
+    /// Messages dropped; the first drop is reported, once until a reset.
     dropped: u64,
     buffers: Vec<Buffer>,
 }
 
 impl ToDriver {
     /// Queues a message; past the bound it is dropped, with one line for
-    /// each run of drops.
+    /// the first drop until the device is reset.
     pub fn push(&mut self, message: Vec<u8>) {
         if self.messages.len() >= TO_DRIVER_MAX {
             if self.dropped == 0 {
-                warn!(
-                    "console: {TO_DRIVER_MAX} control messages wait for the driver, which posts no control \
-                     buffers; dropping more"
-                );
+                warn!("console: {TO_DRIVER_MAX} control messages wait for the driver to take them; dropping more");
             }
             self.dropped += 1;
             return;
         }
-        self.dropped = 0;
         self.messages.push_back(message);
     }
 

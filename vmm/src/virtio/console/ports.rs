@@ -252,9 +252,11 @@ impl Ports {
         events
     }
 
-    /// Whether no host side can bring the guest anything any more.
+    /// Whether nothing can bring the guest anything any more: no message
+    /// on its way to the driver (the event loop delivers them), no host
+    /// side that can send.
     pub fn idle(&self) -> bool {
-        self.ports.iter().all(|p| !p.link.has_input())
+        self.to_driver.is_empty() && self.ports.iter().all(|p| !p.link.has_input())
     }
 
     pub fn dump(&self) -> Vec<String> {
