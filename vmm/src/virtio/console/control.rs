@@ -105,6 +105,12 @@ impl ToDriver {
         self.messages.len()
     }
 
+    /// Takes every waiting message, for tests.
+    #[cfg(test)]
+    pub fn take_all(&mut self) -> Vec<Vec<u8>> {
+        self.messages.drain(..).collect()
+    }
+
     pub fn clear(&mut self) {
         self.messages.clear();
         self.dropped = 0;

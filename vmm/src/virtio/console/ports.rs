@@ -308,3 +308,65 @@ impl Ports {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::control::{PORT_ADD, TO_DRIVER_MAX};
+    use super::super::link::Link;
+    use super::*;
+    use crate::output::Output;
+
+    fn ports() -> Ports {
+        let port = |name: &str| Port::new(name.into(), Link::file(Output::new(name, 1024).unwrap()));
+        let mut p = Ports::new(vec![port("a"), port("b")], Some((100, 40))).unwrap();
+        p.set_size_acked(true);
+        p
+    }
+
+    fn message(id: u32, event: u16, value: u16) -> Message {
+        Message { id, event, value }
+    }
+
+    #[test]
+    fn messages_come_in_the_order_linux_expects() {
+        let mut p = ports();
+        p.handle(message(!0, DEVICE_READY, 1));
+        let added: Vec<_> = (0..3).map(|id| encode(id, PORT_ADD, 0, &[])).collect();
+        assert_eq!(p.to_driver.take_all(), added);
+        p.handle(message(0, PORT_READY, 1));
+        assert_eq!(
+            p.to_driver.take_all(),
+            [
+                encode(0, CONSOLE_PORT, 1, &[]),
+                encode(0, RESIZE, 0, &[100, 0, 40, 0]), // cols, rows
+                encode(0, PORT_OPEN, 1, &[]),
+            ]
+        );
+        p.handle(message(2, PORT_READY, 1));
+        assert_eq!(p.to_driver.take_all(), [encode(2, PORT_NAME, 1, b"b"), encode(2, PORT_OPEN, 1, &[])]);
+        let news = p.resize(120, 50);
+        assert_eq!(news.queues, 1 << CONTROL_RECEIVEQ);
+        assert_eq!(p.to_driver.take_all(), [encode(0, RESIZE, 0, &[120, 0, 50, 0])]);
+        p.handle(message(2, PORT_OPEN, 1));
+        assert!(p.ports[1].guest_open);
+        assert!(p.to_driver.is_empty(), "a guest's open is not answered");
+    }
+
+    #[test]
+    fn what_waits_for_the_driver_is_bounded_and_goes_with_a_reset() {
+        let mut p = ports();
+        p.handle(message(!0, DEVICE_READY, 1));
+        for _ in 0..1000 {
+            p.handle(message(1, PORT_READY, 1));
+        }
+        assert_eq!(p.to_driver.len(), TO_DRIVER_MAX);
+        assert!(!p.idle(), "messages on their way to the driver can wake it");
+        p.reset();
+        assert!(p.to_driver.is_empty() && !p.console_ready && !p.ports[0].ready);
+        assert!(p.idle(), "file ports send the guest nothing");
+        // Before the driver took F_SIZE (after the reset) a resize sends nothing.
+        p.handle(message(0, PORT_READY, 1));
+        p.to_driver.take_all();
+        assert_eq!(p.resize(1, 2).queues, 0);
+    }
+}
