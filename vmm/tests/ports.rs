@@ -113,17 +113,19 @@ fn two_socket_ports_bring_up_write_echo_and_reconnect() {
     let mut s = connect(&out);
     assert_eq!(read_exact(&mut s, HELLO.len()), HELLO);
     drop(s);
-    // Port 2: two connections, each echoed byte for byte; the second
-    // larger than one receive buffer (1 KiB) of the guest.
-    let mut s = connect(&echo);
-    s.write_all(b"ping\n").unwrap();
-    assert_eq!(read_exact(&mut s, 5), b"ping\n");
-    drop(s);
+    // Port 2: two connections, each echoed byte for byte. One client at a
+    // time: the second connects and writes while the first is there, and
+    // is served once the first leaves; its bytes are more than one receive
+    // buffer (1 KiB) of the guest.
+    let mut first = connect(&echo);
+    first.write_all(b"ping\n").unwrap();
+    assert_eq!(read_exact(&mut first, 5), b"ping\n");
     let big: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
-    let mut s = connect(&echo);
-    s.write_all(&big).unwrap();
-    assert_eq!(read_exact(&mut s, big.len()), big);
-    drop(s);
+    let mut second = connect(&echo);
+    second.write_all(&big).unwrap();
+    drop(first);
+    assert_eq!(read_exact(&mut second, big.len()), big);
+    drop(second);
     let run = finish(child);
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
