@@ -421,3 +421,29 @@ fn bad_port_arguments_are_one_line_and_create_nothing() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_one_line_error(&vmm(&args), "vmm: error: --port: at most 31 ports");
 }
+
+#[test]
+fn a_pty_nobody_opens_takes_the_guest_bytes_and_holds_nothing_up() {
+    let dir = scratch("pty-alone");
+    let args = [
+        "--guest",
+        &guest("ports.elf"),
+        "--cmdline",
+        "wait-close=0 rounds=0",
+        "--port",
+        "name=t,pty",
+        "--port",
+        &format!("name=f,file={}", dir.join("f").display()),
+    ];
+    let run = finish(spawn(&args, Stdio::null()));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("{LIST}port 1: t\nport 2: f\nport 1: wrote 31 bytes\ndone\n")
+    );
+    let lines = stderr_lines(&run);
+    let pty = lines[0].strip_prefix("=== port 1 (t): pty /dev/pts/").and_then(|l| l.strip_suffix(" ==="));
+    assert!(pty.is_some_and(|n| n.parse::<u32>().is_ok()), "{}", lines[0]);
+    let rest = std::process::Output { stderr: lines[1..].join("\n").into_bytes(), ..run };
+    let opened = guest_lines(["t", "f"], true);
+    assert_clean_run(&rest, &opened.iter().map(String::as_str).collect::<Vec<_>>());
+}

@@ -355,13 +355,16 @@ impl Link {
         self.sync(watch, port, room);
     }
 
-    /// Tries to write what is held, without waiting; returns whether
-    /// nothing is left.
+    /// Tries to write what is held, without waiting; returns whether there
+    /// is nothing left to wait for. A socket's client may still read (the
+    /// VMM waits for it as for stdout's reader); a pty's bytes go with the
+    /// pty when the VMM ends, read or not, so a pty nobody opened never
+    /// holds the VMM's exit.
     pub fn drain(&mut self) -> bool {
         if self.conn.is_some() && !self.hung_up {
             self.flush();
         }
-        self.out.is_empty() || self.conn.is_none() || self.hung_up
+        self.out.is_empty() || self.conn.is_none() || self.hung_up || matches!(self.kind, Kind::Pty { .. })
     }
 
     /// Gives up on held bytes (the VM ended and the client does not read).
