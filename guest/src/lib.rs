@@ -12,4 +12,5 @@ pub mod debug;
 pub mod interrupt;
 pub mod mmio;
 pub mod ports;
+pub mod text;
 pub mod virtqueue;

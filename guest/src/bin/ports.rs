@@ -19,7 +19,8 @@
 use guest::boot::{halt, BootInfo};
 use guest::console::Console;
 use guest::mmio;
-use guest::ports::{Line, Ports, PORT_OPEN, VIRTIO_CONSOLE_F_SIZE};
+use guest::ports::{Ports, PORT_OPEN, VIRTIO_CONSOLE_F_SIZE};
+use guest::text::Line;
 
 guest::entry!(main);
 
@@ -33,21 +34,25 @@ fn main(boot: &BootInfo) -> ! {
     let rounds = boot.param_u32("rounds").unwrap_or(2);
     let p = Ports::init(boot, if sized { VIRTIO_CONSOLE_F_SIZE } else { 0 });
     p.bring_up(sized);
-    let line = Line::default().text(b"ports: ").number(p.max_nr_ports).text(b"\n");
-    p.console.write(line.bytes());
+    let mut line = Line::new();
+    line.text(b"ports: ").decimal(p.max_nr_ports.into()).text(b"\n");
+    p.console.write(line.as_bytes());
     p.console.write(b"port 0: console\n");
     for port in 1..p.max_nr_ports as usize {
-        let line = Line::default().text(b"port ").number(port as u32).text(b": ").text(p.state.name(port));
-        p.console.write(line.text(b"\n").bytes());
+        let mut line = Line::new();
+        line.text(b"port ").decimal(port as u64).text(b": ").text(p.state.name(port)).text(b"\n");
+        p.console.write(line.as_bytes());
     }
     if sized {
         let (cols, rows) = p.state.size;
-        let line = Line::default().text(b"port 0: size ").number(cols.into()).text(b"x").number(rows.into());
-        p.console.write(line.text(b"\n").bytes());
+        let mut line = Line::new();
+        line.text(b"port 0: size ").decimal(cols.into()).text(b"x").decimal(rows.into()).text(b"\n");
+        p.console.write(line.as_bytes());
         p.wait(|s| s.resizes > 1);
         let (cols, rows) = p.state.size;
-        let line = Line::default().text(b"port 0: resized to ").number(cols.into()).text(b"x").number(rows.into());
-        p.console.write(line.text(b"\n").bytes());
+        let mut line = Line::new();
+        line.text(b"port 0: resized to ").decimal(cols.into()).text(b"x").decimal(rows.into()).text(b"\n");
+        p.console.write(line.as_bytes());
     }
     if boot.param("only") == Some(b"list") || sized {
         halt()
@@ -57,8 +62,9 @@ fn main(boot: &BootInfo) -> ! {
 
     p.wait(|s| s.opens[1] >= 1);
     p.write_from(1, HELLO.as_ptr() as u64, HELLO.len() as u32);
-    let line = Line::default().text(b"port 1: wrote ").number(HELLO.len() as u32).text(b" bytes\n");
-    p.console.write(line.bytes());
+    let mut line = Line::new();
+    line.text(b"port 1: wrote ").decimal(HELLO.len() as u64).text(b" bytes\n");
+    p.console.write(line.as_bytes());
     // A file or a pty is open for as long as the VM runs.
     if boot.param_u32("wait-close") != Some(0) {
         p.wait(|s| s.closes[1] >= 1);
@@ -95,8 +101,9 @@ fn main(boot: &BootInfo) -> ! {
             echoed += len;
             p.repost(2, slot);
         }
-        let line = Line::default().text(b"port 2: round ").number(round).text(b": ").number(echoed);
-        p.console.write(line.text(b" bytes echoed\n").bytes());
+        let mut line = Line::new();
+        line.text(b"port 2: round ").decimal(round.into()).text(b": ").decimal(echoed.into());
+        p.console.write(line.text(b" bytes echoed\n").as_bytes());
     }
     p.send(1, PORT_OPEN, 0);
     p.send(2, PORT_OPEN, 0);
@@ -113,13 +120,15 @@ fn size_only(boot: &BootInfo) -> ! {
     }
     let generation = console.mmio.read(mmio::CONFIG_GENERATION);
     let size = console.mmio.read(mmio::CONFIG);
-    let line = Line::default().text(b"size ").number(size & 0xffff).text(b"x").number(size >> 16);
-    console.write(line.text(b"\n").bytes());
+    let mut line = Line::new();
+    line.text(b"size ").decimal((size & 0xffff).into()).text(b"x").decimal((size >> 16).into()).text(b"\n");
+    console.write(line.as_bytes());
     while console.mmio.read(mmio::CONFIG_GENERATION) == generation {
         console.wait_interrupt();
     }
     let size = console.mmio.read(mmio::CONFIG);
-    let line = Line::default().text(b"resized to ").number(size & 0xffff).text(b"x").number(size >> 16);
-    console.write(line.text(b"\n").bytes());
+    let mut line = Line::new();
+    line.text(b"resized to ").decimal((size & 0xffff).into()).text(b"x").decimal((size >> 16).into()).text(b"\n");
+    console.write(line.as_bytes());
     halt()
 }
