@@ -96,6 +96,10 @@ pub struct Link {
     registered: Option<u32>,
     /// The client hung up: what it has not read is dropped.
     hung_up: bool,
+    /// A pty's master failed to read (its slave is held open, so it should
+    /// not): it is not watched for input any more, rather than reported for
+    /// ever.
+    input_failed: bool,
     /// Guest bytes dropped: no client, or one that left before taking them.
     pub dropped: u64,
 }
@@ -160,7 +164,7 @@ impl Link {
     }
 
     fn new(kind: Kind, conn: Option<File>) -> Self {
-        Link { kind, conn, out: Vec::new(), registered: None, hung_up: false, dropped: 0 }
+        Link { kind, conn, out: Vec::new(), registered: None, hung_up: false, input_failed: false, dropped: 0 }
     }
 
     /// Whether the host side is open (a client is connected; a pty and a
@@ -209,7 +213,7 @@ impl Link {
     pub fn sync(&mut self, watch: &Watch, port: usize, room: usize) {
         let Some(conn) = &self.conn else { return };
         let mut want = 0;
-        if room > 0 && self.has_input() {
+        if room > 0 && self.has_input() && !self.input_failed {
             want |= libc::EPOLLIN as u32;
         }
         if !self.out.is_empty() && !self.hung_up {
@@ -285,7 +289,10 @@ impl Link {
             }
             match conn.read(&mut buf[..want]) {
                 Ok(0) => {
-                    changes.disconnected |= matches!(self.kind, Kind::Socket { .. });
+                    match self.kind {
+                        Kind::Socket { .. } => changes.disconnected = true,
+                        _ => self.input_failed = true,
+                    }
                     return;
                 }
                 Ok(n) => {
@@ -297,7 +304,8 @@ impl Link {
                     if matches!(self.kind, Kind::Socket { .. }) {
                         changes.disconnected = true;
                     } else {
-                        warn!("console: pty: read: {e}");
+                        warn!("console: pty: read: {e}; no more input from it");
+                        self.input_failed = true;
                     }
                     return;
                 }
