@@ -272,7 +272,13 @@ impl Link {
                 changes.connected = true;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => warn!("console: port {port}: accept: {e}"),
+            Err(e) => {
+                // It would be reported again at once, for ever: the port
+                // takes no more clients.
+                let _ = watch.ctl(libc::EPOLL_CTL_DEL, listener.as_raw_fd(), 0, 0);
+                *listening = false;
+                warn!("console: port {port}: accept: {e}; no more clients");
+            }
         }
     }
 
