@@ -18,8 +18,10 @@ const RUNNING_NEEDS_RESET: &str = "guest: hostile-disk: status 0x0000004f";
 
 /// 64 KiB: 128 sectors.
 const IMAGE_SIZE: usize = 64 << 10;
-/// The disk guest's written range: bytes 4096..20480 (sectors 8..40).
+/// The disk guest's written range: bytes 4096..20480 (sectors 8..40); then
+/// it zeroes sectors 8..16 (WRITE_ZEROES) and discards 32..40.
 const WRITTEN: std::ops::Range<usize> = 4096..20480;
+const ZEROED: [std::ops::Range<usize>; 2] = [4096..8192, 16384..20480];
 
 /// An image file in the temporary directory, removed when dropped.
 struct Image(PathBuf);
@@ -65,9 +67,9 @@ fn original() -> Vec<u8> {
 
 /// What the disk guest prints on a writable disk with serial `serial`.
 fn disk_output(read_only: bool, serial: &str) -> String {
-    let (kind, writes, read_back) = match read_only {
-        false => ("read-write", "16 OK", "the pattern"),
-        true => ("read-only", "16 IOERR", "zeros"),
+    let (kind, writes, read_back, zeroes) = match read_only {
+        false => ("read-write", "16 OK", "the pattern", "OK"),
+        true => ("read-only", "16 IOERR", "zeros", "IOERR"),
     };
     format!(
         "disk: 128 sectors of 512 bytes, {kind}\n\
@@ -76,6 +78,8 @@ fn disk_output(read_only: bool, serial: &str) -> String {
          disk: flush: OK\n\
          disk: 16 reads in flight: 16 OK\n\
          disk: read back: {read_back}\n\
+         disk: write-zeroes: {zeroes}\n\
+         disk: discard: {zeroes}\n\
          disk: serial: OK \"{serial}\"\n"
     )
 }
@@ -85,11 +89,15 @@ fn run_disk(disk_arg: &str) -> std::process::Output {
 }
 
 /// The image after a run of the disk guest that wrote: byte i of sectors
-/// 8..40 is `i % 251`, everything else as it was.
+/// 16..32 is `i % 251`, sectors 8..16 and 32..40 are zeros, everything else
+/// as it was.
 fn written() -> Vec<u8> {
     let mut want = original();
     for i in WRITTEN {
         want[i] = (i % 251) as u8;
+    }
+    for range in ZEROED {
+        want[range].fill(0);
     }
     want
 }
@@ -123,6 +131,27 @@ fn a_read_only_disk_refuses_the_writes_and_stays_unchanged() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), disk_output(true, "ro"), "{engine}");
         assert!(image.bytes() == original(), "{engine}: a read-only image changed");
     }
+}
+
+/// Disk 1 of two, at the second disk window: its image gets the pattern,
+/// disk 0's stays as it was.
+#[test]
+fn the_second_disk_is_driven_at_its_own_window() {
+    let (first, second) = (Image::new("first"), Image::new("second"));
+    let out = vmm(&[
+        "--guest",
+        &guest("disk.elf"),
+        "--cmdline",
+        "disk=1",
+        "--disk",
+        &first.arg(",serial=first"),
+        "--disk",
+        &second.arg(",serial=second"),
+    ]);
+    assert_clean_run(&out, &BLOCK_LIFECYCLE);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), disk_output(false, "second"));
+    assert!(second.bytes() == written(), "the second image does not hold the pattern");
+    assert!(first.bytes() == original(), "the first image changed");
 }
 
 /// No serial: GET_ID answers 20 NUL bytes.

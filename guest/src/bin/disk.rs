@@ -1,8 +1,11 @@
-//! Drives disk 0 and says on the console what it found: the capacity, the
-//! start of sector 0, then a pattern written by WRITES requests in flight
-//! at once (one kick), a FLUSH, the same range read back by as many
-//! requests in flight and compared, and the serial (GET_ID). Halts at the
-//! end; a device that breaks the protocol is reported on the debug port.
+//! Drives a disk (`disk=N` on the command line, default 0) and says on the
+//! console what it found: the capacity, the start of sector 0, then a
+//! pattern written by WRITES requests in flight at once (one kick), a
+//! FLUSH, the same range read back by as many requests in flight and
+//! compared, a WRITE_ZEROES over the range's first ZEROED sectors and a
+//! DISCARD of its last ZEROED (the host checks both read as zeros), and the
+//! serial (GET_ID). Halts at the end; a device that breaks the protocol is
+//! reported on the debug port.
 //!
 //! Byte i of the disk from sector FIRST_SECTOR on is `i % 251` counted from
 //! the disk's start (the host checks the image for it): a request that
@@ -28,10 +31,19 @@ const PATTERN: usize = 0x10_0000;
 const READ_BACK: usize = 0x20_0000;
 const SECTOR0: usize = 0x30_0000;
 const SERIAL: usize = 0x30_1000;
+const SEGMENT: usize = 0x30_2000;
+/// Sectors zeroed at each end of the written range: the device's discard
+/// alignment (8 sectors) at most.
+const ZEROED: u32 = 8;
 
 fn main(boot: &BootInfo) -> ! {
     let mut console = Console::init(boot).unwrap_or_else(|e| e.fail());
-    let mut disk = Block::init(0).unwrap_or_else(|e| e.fail());
+    let index = boot.param_u32("disk").unwrap_or(0) as usize;
+    if index >= block::MAX_DISKS {
+        debug::fail(b"disk: disk=N: at most 7");
+    }
+    let wanted = block::FEATURES | block::VIRTIO_BLK_F_DISCARD | block::VIRTIO_BLK_F_WRITE_ZEROES;
+    let mut disk = Block::init_with(index, wanted).unwrap_or_else(|e| e.fail());
     let mut line = Line::new();
     line.text(b"disk: ").decimal(disk.config.capacity).text(b" sectors of ").decimal(disk.config.blk_size.into());
     line.text(if disk.read_only() { b" bytes, read-only\n" } else { b" bytes, read-write\n" });
@@ -62,6 +74,15 @@ fn main(boot: &BootInfo) -> ! {
     report(&mut console, b"disk: ", WRITES, b" reads in flight: ", &statuses);
     console.write(compare());
 
+    let end = offset(WRITES) / u64::from(block::SECTOR_SIZE);
+    for (kind, sector, name) in [
+        (block::T_WRITE_ZEROES, FIRST_SECTOR, b"disk: write-zeroes: " as &[u8]),
+        (block::T_DISCARD, end - u64::from(ZEROED), b"disk: discard: "),
+    ] {
+        let status = disk.request(kind, 0, &[segment(sector, ZEROED)]);
+        console.write(Line::new().text(name).text(block::status_name(status)).text(b"\n").as_bytes());
+    }
+
     let status = disk.request(block::T_GET_ID, 0, &[(SERIAL as u64, block::ID_LEN)]);
     let mut line = Line::new();
     line.text(b"disk: serial: ").text(block::status_name(status));
@@ -73,6 +94,18 @@ fn main(boot: &BootInfo) -> ! {
     }
     console.write(line.text(b"\n").as_bytes());
     halt()
+}
+
+/// A DISCARD / WRITE_ZEROES segment (`struct virtio_blk_discard_write_zeroes`,
+/// flags 0) over `sectors` from `sector`, as a data buffer.
+fn segment(sector: u64, sectors: u32) -> (u64, u32) {
+    // SAFETY: RAM the guest owns; one request at a time uses it.
+    unsafe {
+        core::ptr::write_volatile(SEGMENT as *mut u64, sector);
+        core::ptr::write_volatile((SEGMENT + 8) as *mut u32, sectors);
+        core::ptr::write_volatile((SEGMENT + 12) as *mut u32, 0);
+    }
+    (SEGMENT as u64, 16)
 }
 
 /// The disk byte offset request `k` starts at.
