@@ -5,7 +5,9 @@
 //! used length 1`); it then proves the device still works with a read of
 //! sector 0 and prints "survived". A chain that is no request at all puts
 //! the device into DEVICE_NEEDS_RESET: the guest reports the device status
-//! on the debug port (`hostile-disk: status 0x...`).
+//! on the debug port (`hostile-disk: status 0x...`). Odd but valid layouts
+//! (a header in two descriptors, the status byte in the data's) come back
+//! OK with the data.
 #![no_std]
 #![no_main]
 
@@ -31,65 +33,179 @@ const W: u16 = VIRTQ_DESC_F_WRITE;
 const HUGE_PARTS: usize = 16;
 const HUGE_PART: u32 = 256 << 20;
 
-/// Every case of `main`, for the message about an unknown one (the host's
-/// tests run each name listed here).
-const CASES: &[u8] = b"header-writable short-header status-read-only no-status readable-after-writable read-into-readable write-from-writable data-beyond-ram huge-chain data-511 sector-past-end sector-overflow discard-past-end discard-unmap write-zeroes-bad-flags write-read-only unknown-type";
+/// A request header's sector, relative to the disk's capacity.
+#[derive(Clone, Copy)]
+enum Sector {
+    Zero,
+    /// The first sector past the end.
+    End,
+    /// The last sector.
+    Last,
+    /// u64::MAX: sector + length overflows.
+    Max,
+}
+
+/// One part of a case's chain.
+#[derive(Clone, Copy)]
+enum Part {
+    /// The first `len` bytes of a header of type `kind` at `sector`, with
+    /// `flags`.
+    Header { kind: u32, sector: Sector, len: u32, flags: u16 },
+    /// The header's last 8 bytes, after an 8-byte Header part.
+    HeaderTail,
+    /// `len` data bytes, with `flags`.
+    Data(u32, u16),
+    /// Data outside RAM.
+    DataBeyondRam,
+    /// One DISCARD / WRITE_ZEROES segment (`struct
+    /// virtio_blk_discard_write_zeroes`): sector, sectors, flags.
+    Segment(Sector, u32, u32),
+    /// HUGE_PARTS data buffers of HUGE_PART bytes.
+    Huge,
+    /// The status byte, with `flags`.
+    Status(u16),
+}
+
+use Part::{Data, HeaderTail, Status};
+
+const fn header(kind: u32, sector: Sector) -> Part {
+    Part::Header { kind, sector, len: 16, flags: 0 }
+}
+
+const IN: Part = header(block::T_IN, Sector::Zero);
+const OUT: Part = header(block::T_OUT, Sector::Zero);
+
+/// Every case but reset-in-flight: its name and its chain. The host's tests
+/// run each name the guest lists for an unknown one.
+#[rustfmt::skip]
+const CASES: &[(&[u8], &[Part])] = &[
+    // Chains that are no request: the device needs a reset.
+    (b"header-writable", &[Part::Header { kind: block::T_IN, sector: Sector::Zero, len: 16, flags: W }, Data(512, W), Status(W)]),
+    (b"short-header", &[Part::Header { kind: block::T_IN, sector: Sector::Zero, len: 8, flags: 0 }, Data(512, W), Status(W)]),
+    (b"status-read-only", &[OUT, Data(512, 0), Status(0)]),
+    (b"no-status", &[OUT, Data(512, 0)]),
+    (b"readable-after-writable", &[IN, Data(512, W), Data(512, 0), Status(W)]),
+    (b"read-into-readable", &[IN, Data(512, 0), Status(W)]),
+    (b"write-from-writable", &[OUT, Data(512, W), Status(W)]),
+    (b"data-beyond-ram", &[IN, Part::DataBeyondRam, Status(W)]),
+    (b"huge-chain", &[OUT, Part::Huge, Status(W)]),
+    // The same head twice in the available ring, while the device has it.
+    (b"head-reused", &[IN, Data(512, W), Status(W)]),
+    // Requests the device cannot honour: a status, and it goes on.
+    (b"data-511", &[IN, Data(511, W), Status(W)]),
+    (b"sector-past-end", &[header(block::T_IN, Sector::End), Data(512, W), Status(W)]),
+    (b"sector-overflow", &[header(block::T_IN, Sector::Max), Data(512, W), Status(W)]),
+    (b"discard-past-end", &[header(block::T_DISCARD, Sector::Zero), Part::Segment(Sector::Last, 2, 0), Status(W)]),
+    (b"discard-unmap", &[header(block::T_DISCARD, Sector::Zero), Part::Segment(Sector::Zero, 8, 1), Status(W)]),
+    (b"write-zeroes-bad-flags", &[header(block::T_WRITE_ZEROES, Sector::Zero), Part::Segment(Sector::Zero, 8, 4), Status(W)]),
+    // Run with readonly=on.
+    (b"write-read-only", &[OUT, Data(512, 0), Status(W)]),
+    (b"unknown-type", &[header(99, Sector::Zero), Data(512, 0), Status(W)]),
+    // Valid (VERSION_1 implies ANY_LAYOUT): reads of sector 0.
+    (b"split-header", &[Part::Header { kind: block::T_IN, sector: Sector::Zero, len: 8, flags: 0 }, HeaderTail, Data(512, W), Status(W)]),
+    (b"status-in-data", &[IN, Data(513, W)]),
+];
 
 fn main(boot: &BootInfo) -> ! {
     let case = boot.param("case").unwrap_or(b"");
     let mut console = Console::init(boot).unwrap_or_else(|e| e.fail());
     let wanted = block::FEATURES | block::VIRTIO_BLK_F_DISCARD | block::VIRTIO_BLK_F_WRITE_ZEROES;
     let mut disk = Block::init_with(0, wanted).unwrap_or_else(|e| e.fail());
-    let capacity = disk.config.capacity;
-    let header = |kind| buf(HEADER, 16, 0, kind);
-    let data = |len, flags| Buf { addr: DATA, len, flags };
-    let status = Buf { addr: STATUS, len: 1, flags: W };
-    let mut huge = [data(HUGE_PART, 0); HUGE_PARTS + 2];
-    let chain: &[Buf] = match case {
-        // Chains that are no request: the device needs a reset.
-        b"header-writable" => &[buf(HEADER, 16, W, (block::T_IN, 0)), data(512, W), status],
-        b"short-header" => &[buf(HEADER, 8, 0, (block::T_IN, 0)), data(512, W), status],
-        b"status-read-only" => &[header((block::T_OUT, 0)), data(512, 0), Buf { flags: 0, ..status }],
-        b"no-status" => &[header((block::T_OUT, 0)), data(512, 0)],
-        b"readable-after-writable" => &[header((block::T_IN, 0)), data(512, W), data(512, 0), status],
-        b"read-into-readable" => &[header((block::T_IN, 0)), data(512, 0), status],
-        b"write-from-writable" => &[header((block::T_OUT, 0)), data(512, W), status],
-        b"data-beyond-ram" => &[header((block::T_IN, 0)), Buf { addr: 0x4000_0000, len: 512, flags: W }, status],
-        b"huge-chain" => {
-            huge[0] = header((block::T_OUT, 0));
-            for part in &mut huge[1..=HUGE_PARTS] {
-                *part = Buf { addr: 0, len: HUGE_PART, flags: 0 };
-            }
-            huge[HUGE_PARTS + 1] = status;
-            &huge
+    if case == b"reset-in-flight" {
+        let mut disk = reset_in_flight(disk);
+        survive(&mut console, &mut disk)
+    }
+    let Some(&(_, parts)) = CASES.iter().find(|(name, _)| *name == case) else {
+        debug::write(b"hostile-disk: unknown case ");
+        debug::write(case);
+        debug::write(b"; cases: reset-in-flight");
+        for (name, _) in CASES {
+            debug::write(b" ");
+            debug::write(name);
         }
-        // Requests the device cannot honour: a status, and it goes on.
-        b"data-511" => &[header((block::T_IN, 0)), data(511, W), status],
-        b"sector-past-end" => &[header((block::T_IN, capacity)), data(512, W), status],
-        b"sector-overflow" => &[header((block::T_IN, u64::MAX)), data(512, W), status],
-        b"discard-past-end" => &[header((block::T_DISCARD, 0)), segment(capacity - 1, 2, 0), status],
-        b"discard-unmap" => &[header((block::T_DISCARD, 0)), segment(0, 8, 1), status],
-        b"write-zeroes-bad-flags" => &[header((block::T_WRITE_ZEROES, 0)), segment(0, 8, 4), status],
-        // Run with readonly=on.
-        b"write-read-only" => &[header((block::T_OUT, 0)), data(512, 0), status],
-        b"unknown-type" => &[header((99, 0)), data(512, 0), status],
-        other => {
-            debug::write(b"hostile-disk: unknown case ");
-            debug::write(other);
-            debug::write(b"; cases: ");
-            debug::fail(CASES)
-        }
+        debug::fail(b"")
     };
-    // SAFETY: the status byte's buffer, RAM the guest owns.
-    unsafe { core::ptr::write_volatile(STATUS as *mut u8, block::S_UNANSWERED) };
-    disk.queue.push_chain(chain);
-    disk.kick();
+    let mut chain = [Buf { addr: 0, len: 0, flags: 0 }; HUGE_PARTS + 4];
+    let n = build(parts, disk.config.capacity, &mut chain);
+    let chain = &chain[..n];
+    // The last byte of the chain, where the device puts the status.
+    let last = chain[n - 1];
+    let status_at = (last.addr + u64::from(last.len)).wrapping_sub(1) as usize;
+    if last.flags & W != 0 {
+        // SAFETY: the status byte's buffer, RAM the guest owns.
+        unsafe { core::ptr::write_volatile(status_at as *mut u8, block::S_UNANSWERED) };
+    }
+    let head = disk.queue.push_chain(chain);
+    match case {
+        b"head-reused" => {
+            disk.queue.publish();
+            publish_again(&disk, head);
+            disk.mmio.notify(block::REQUESTQ);
+        }
+        _ => disk.kick(),
+    }
     let (_, len) = used_or_reset(&mut disk);
     // SAFETY: as above, after the device used the chain.
-    let status = unsafe { core::ptr::read_volatile(STATUS as *const u8) };
+    let status = unsafe { core::ptr::read_volatile(status_at as *const u8) };
     let mut line = Line::new();
     line.text(b"hostile-disk: status ").decimal(status.into()).text(b" (").text(block::status_name(status));
-    console.write(line.text(b"), used length ").decimal(len.into()).text(b"\n").as_bytes());
+    line.text(b"), used length ").decimal(len.into());
+    if status == block::S_OK {
+        // SAFETY: the data buffer the device filled, RAM the guest owns.
+        let data = unsafe { core::slice::from_raw_parts(DATA as *const u8, 8) };
+        line.text(b", data \"").text(data).text(b"\"");
+    }
+    console.write(line.text(b"\n").as_bytes());
+    survive(&mut console, &mut disk)
+}
+
+/// Writes the chain `parts` describe into `chain` (and the headers and
+/// segments into their buffers); returns its length.
+fn build(parts: &[Part], capacity: u64, chain: &mut [Buf]) -> usize {
+    let sector = |s| match s {
+        Sector::Zero => 0,
+        Sector::End => capacity,
+        Sector::Last => capacity - 1,
+        Sector::Max => u64::MAX,
+    };
+    let mut n = 0;
+    let mut put = |addr, len, flags| {
+        chain[n] = Buf { addr, len, flags };
+        n += 1;
+    };
+    for &part in parts {
+        match part {
+            Part::Header { kind, sector: s, len, flags } => {
+                let header = block::Header { kind, reserved: 0, sector: sector(s) };
+                // SAFETY: the header's buffer, RAM the guest owns.
+                unsafe { core::ptr::write_volatile(HEADER as *mut block::Header, header) };
+                put(HEADER, len, flags);
+            }
+            HeaderTail => put(HEADER + 8, 8, 0),
+            Data(len, flags) => put(DATA, len, flags),
+            Part::DataBeyondRam => put(0x4000_0000, 512, W),
+            Part::Segment(s, sectors, flags) => {
+                // SAFETY: the segment's buffer, RAM the guest owns.
+                unsafe {
+                    core::ptr::write_volatile(SEGMENT as *mut u64, sector(s));
+                    core::ptr::write_volatile((SEGMENT + 8) as *mut u32, sectors);
+                    core::ptr::write_volatile((SEGMENT + 12) as *mut u32, flags);
+                }
+                put(SEGMENT, 16, 0);
+            }
+            Part::Huge => {
+                for _ in 0..HUGE_PARTS {
+                    put(0, HUGE_PART, 0);
+                }
+            }
+            Status(flags) => put(STATUS, 1, flags),
+        }
+    }
+    n
+}
+
+/// Proves the disk still works: a read of sector 0.
+fn survive(console: &mut Console, disk: &mut Block) -> ! {
     let status = disk.request(block::T_IN, 0, &[(DATA, block::SECTOR_SIZE)]);
     if status != block::S_OK {
         debug::write(b"hostile-disk: a valid read afterwards got status ");
@@ -100,24 +216,45 @@ fn main(boot: &BootInfo) -> ! {
     halt()
 }
 
-/// A buffer holding a request header of type `kind.0` at sector `kind.1`.
-fn buf(addr: u64, len: u32, flags: u16, kind: (u32, u64)) -> Buf {
-    let header = block::Header { kind: kind.0, reserved: 0, sector: kind.1 };
-    // SAFETY: the header's buffer, RAM the guest owns.
-    unsafe { core::ptr::write_volatile(addr as *mut block::Header, header) };
-    Buf { addr, len, flags }
+/// Puts `head` in the available ring a second time and publishes it,
+/// behind the driver's bookkeeping (the device must refuse it).
+fn publish_again(disk: &Block, head: u16) {
+    let avail = disk.queue.avail_addr() as usize;
+    // SAFETY: the available ring's index and entry 1, in the queue's page.
+    unsafe {
+        core::ptr::write_volatile((avail + 4 + 2) as *mut u16, head);
+        core::ptr::write_volatile((avail + 2) as *mut u16, 2);
+    }
 }
 
-/// A buffer holding one DISCARD / WRITE_ZEROES segment (§5.2.6:
-/// `struct virtio_blk_discard_write_zeroes`).
-fn segment(sector: u64, sectors: u32, flags: u32) -> Buf {
-    // SAFETY: the segment's buffer, RAM the guest owns.
-    unsafe {
-        core::ptr::write_volatile(SEGMENT as *mut u64, sector);
-        core::ptr::write_volatile((SEGMENT + 8) as *mut u32, sectors);
-        core::ptr::write_volatile((SEGMENT + 12) as *mut u32, flags);
+/// Reads all of the disk, RESETS requests of it in flight, then resets the
+/// device at once: it must finish or drop them, and use none afterwards
+/// (the used index stays as the reset left it). Then brings the disk up
+/// again for the read that proves it works.
+fn reset_in_flight(mut disk: Block) -> Block {
+    const RESETS: u16 = 16;
+    let len = (disk.config.capacity * u64::from(block::SECTOR_SIZE)).min(64 << 10) as u32;
+    for k in 0..RESETS {
+        disk.submit(block::T_IN, 0, &[(DATA + u64::from(k) * u64::from(len), len)]);
     }
-    Buf { addr: SEGMENT, len: 16, flags: 0 }
+    disk.kick();
+    disk.mmio.reset();
+    let used = disk.queue.used_addr() as usize + 2;
+    // SAFETY: the used index, in the queue's page.
+    let at_reset = unsafe { core::ptr::read_volatile(used as *const u16) };
+    for _ in 0..2000 {
+        let _ = disk.mmio.read(mmio::MAGIC_VALUE);
+    }
+    // SAFETY: as above.
+    let later = unsafe { core::ptr::read_volatile(used as *const u16) };
+    if later != at_reset {
+        debug::write(b"hostile-disk: used index moved after the reset: ");
+        debug::write_hex(at_reset.into());
+        debug::write(b" then ");
+        debug::write_hex(later.into());
+        debug::fail(b"");
+    }
+    Block::init(0).unwrap_or_else(|e| e.fail())
 }
 
 /// Sleeps until the device uses the chain (its id and used length), or
