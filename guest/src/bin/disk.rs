@@ -63,15 +63,16 @@ fn main(boot: &BootInfo) -> ! {
     console.write(line.text(b"\n").as_bytes());
 
     fill_pattern();
-    let statuses = in_flight(&mut disk, block::T_OUT, |k| pattern_at(offset(k)));
-    report(&mut console, b"disk: ", WRITES, b" writes in flight: ", &statuses);
+    let statuses = in_flight(&mut disk, block::T_OUT, |k| pattern_at(offset(k)), false);
+    report(&mut console, b"disk: ", WRITES, b" writes in flight: ", &statuses[..usize::from(WRITES)]);
 
     let status = disk.request(block::T_FLUSH, 0, &[]);
     console.write(Line::new().text(b"disk: flush: ").text(block::status_name(status)).text(b"\n").as_bytes());
 
     poison_read_back();
-    let statuses = in_flight(&mut disk, block::T_IN, |k| READ_BACK as u64 + offset(k) - offset(0));
-    report(&mut console, b"disk: ", WRITES, b" reads in flight: ", &statuses);
+    let statuses = in_flight(&mut disk, block::T_IN, |k| READ_BACK as u64 + offset(k) - offset(0), true);
+    report(&mut console, b"disk: ", WRITES, b" reads in flight: ", &statuses[..usize::from(WRITES)]);
+    let get_id = statuses[usize::from(WRITES)];
     console.write(compare());
 
     let end = offset(WRITES) / u64::from(block::SECTOR_SIZE);
@@ -83,10 +84,9 @@ fn main(boot: &BootInfo) -> ! {
         console.write(Line::new().text(name).text(block::status_name(status)).text(b"\n").as_bytes());
     }
 
-    let status = disk.request(block::T_GET_ID, 0, &[(SERIAL as u64, block::ID_LEN)]);
     let mut line = Line::new();
-    line.text(b"disk: serial: ").text(block::status_name(status));
-    if status == block::S_OK {
+    line.text(b"disk: serial: ").text(block::status_name(get_id));
+    if get_id == block::S_OK {
         // SAFETY: the buffer the device just filled, in RAM the guest owns.
         let id = unsafe { core::slice::from_raw_parts(SERIAL as *const u8, block::ID_LEN as usize) };
         let end = id.iter().position(|&b| b == 0).unwrap_or(id.len());
@@ -122,14 +122,16 @@ fn pattern_at(off: u64) -> u64 {
 /// ranges from FIRST_SECTOR, request k's data at `addr(k)`, all published
 /// before one kick; odd ones in two segments when the device allows. Waits
 /// for them all, in whatever order they complete, and returns each one's
-/// status.
-fn in_flight(disk: &mut Block, kind: u32, addr: impl Fn(u16) -> u64) -> [u8; WRITES as usize] {
+/// status. With `get_id`, a GET_ID goes last in the same kick (its status
+/// last): a device that answers it without I/O tends to complete it before
+/// the requests ahead of it, so matching by head is exercised every run.
+fn in_flight(disk: &mut Block, kind: u32, addr: impl Fn(u16) -> u64, get_id: bool) -> [u8; WRITES as usize + 1] {
     let segments = match disk.config.seg_max {
         0 | 1 if disk.features & block::VIRTIO_BLK_F_SEG_MAX != 0 => 1,
         _ => 2,
     };
     let half = REQUEST_BYTES / 2;
-    let mut heads = [0u16; WRITES as usize];
+    let mut heads = [u16::MAX; WRITES as usize + 1];
     for k in 0..WRITES {
         if !disk.fits(2) {
             debug::fail(b"disk: the queue is too small for the requests in flight");
@@ -141,15 +143,20 @@ fn in_flight(disk: &mut Block, kind: u32, addr: impl Fn(u16) -> u64) -> [u8; WRI
             false => disk.submit(kind, sector, &[(a, REQUEST_BYTES)]),
         };
     }
+    if get_id {
+        heads[usize::from(WRITES)] = disk.submit(block::T_GET_ID, 0, &[(SERIAL as u64, block::ID_LEN)]);
+    }
     disk.kick();
-    let mut statuses = [block::S_UNANSWERED; WRITES as usize];
-    for _ in 0..WRITES {
+    let mut statuses = [block::S_UNANSWERED; WRITES as usize + 1];
+    for _ in 0..WRITES + u16::from(get_id) {
         let Completion { head, status, len } = disk.wait();
         let Some(k) = heads.iter().position(|&h| h == head) else {
             debug::fail(b"disk: a completion for a request never sent")
         };
-        let expected = match kind {
-            block::T_IN => REQUEST_BYTES + 1,
+        let expected = match (kind, k == usize::from(WRITES)) {
+            // The serial's length: up to ID_LEN bytes.
+            (_, true) => len.clamp(1, block::ID_LEN + 1),
+            (block::T_IN, false) => REQUEST_BYTES + 1,
             _ => 1,
         };
         if status == block::S_OK && len != expected {
