@@ -113,6 +113,20 @@ fn the_disk_guest_writes_flushes_and_reads_back_on_both_engines() {
     }
 }
 
+/// Without EVENT_IDX the device and the driver fall back on the rings'
+/// flags to spare notifications and interrupts.
+#[test]
+fn without_event_idx_the_same() {
+    for engine in ["io_uring", "sync"] {
+        let image = Image::new(&format!("no-event-idx-{engine}"));
+        let disk = image.arg(&format!(",engine={engine},serial=flags"));
+        let out = vmm(&["--guest", &guest("disk.elf"), "--cmdline", "event-idx=off", "--disk", &disk]);
+        assert_clean_run(&out, &BLOCK_LIFECYCLE);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), disk_output(false, "flags"), "{engine}");
+        assert!(image.bytes() == written(), "{engine}: the image does not hold the pattern");
+    }
+}
+
 #[test]
 fn direct_io_reaches_the_file_too() {
     let image = Image::new("direct");

@@ -1,4 +1,5 @@
-//! Drives a disk (`disk=N` on the command line, default 0) and says on the
+//! Drives a disk (`disk=N` on the command line, default 0; `event-idx=off`
+//! leaves VIRTIO_RING_F_EVENT_IDX out) and says on the
 //! console what it found: the capacity, the start of sector 0, then a
 //! pattern written by WRITES requests in flight at once (one kick), a
 //! FLUSH, the same range read back by as many requests in flight and
@@ -42,7 +43,12 @@ fn main(boot: &BootInfo) -> ! {
     if index >= block::MAX_DISKS {
         debug::fail(b"disk: disk=N: at most 7");
     }
-    let wanted = block::FEATURES | block::VIRTIO_BLK_F_DISCARD | block::VIRTIO_BLK_F_WRITE_ZEROES;
+    let mut wanted = block::FEATURES | block::VIRTIO_BLK_F_DISCARD | block::VIRTIO_BLK_F_WRITE_ZEROES;
+    match boot.param("event-idx") {
+        None | Some(b"on") => {}
+        Some(b"off") => wanted &= !guest::mmio::VIRTIO_RING_F_EVENT_IDX,
+        Some(_) => debug::fail(b"disk: event-idx=on or off"),
+    }
     let mut disk = Block::init_with(index, wanted).unwrap_or_else(|e| e.fail());
     let mut line = Line::new();
     line.text(b"disk: ").decimal(disk.config.capacity).text(b" sectors of ").decimal(disk.config.blk_size.into());
