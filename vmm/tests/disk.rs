@@ -168,13 +168,17 @@ fn the_second_disk_is_driven_at_its_own_window() {
     assert!(first.bytes() == original(), "the first image changed");
 }
 
-/// No serial: GET_ID answers 20 NUL bytes.
+/// GET_ID: 20 NUL bytes without a serial; a serial of all 20 bytes has no
+/// NUL after it (the guest prints at most 20).
 #[test]
-fn without_a_serial_get_id_is_empty() {
-    let image = Image::new("no-serial");
-    let out = run_disk(image.path());
-    assert_clean_run(&out, &BLOCK_LIFECYCLE);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), disk_output(false, ""));
+fn get_id_answers_the_serial_nul_padded() {
+    for serial in ["", "ABCDEFGHIJ0123456789"] {
+        let image = Image::new(&format!("serial-{}", serial.len()));
+        let disk = if serial.is_empty() { image.arg("") } else { image.arg(&format!(",serial={serial}")) };
+        let out = run_disk(&disk);
+        assert_clean_run(&out, &BLOCK_LIFECYCLE);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), disk_output(false, serial));
+    }
 }
 
 struct Case {
