@@ -110,6 +110,13 @@ def request(kind, sector, data, descs=None, segments=()):
     return bytes(img)
 
 
+def reused_head(img):
+    """`img` with chain 0 made available twice (avail.idx 2, both entries 0)."""
+    img = bytearray(img)
+    struct.pack_into("<H", img, AVAIL - 0x1000 + 2, 2)
+    return bytes(img)
+
+
 def block_notify():
     return [reg(1, 0x050, 0), struct.pack("<BBHI", 3, 0, 0, 0), struct.pack("<BBHI", 3, 0, 0, 0), reg(0, 0x060)]
 
@@ -132,6 +139,15 @@ block_cases = {
     "huge-chain": request(T_IN, 0, [(0, 0xFFFF_FFFF, WRITE), (0, 1, WRITE)]),
     "unknown-type": request(77, 0, [(BUF, 512, 0)]),
     "header-split": request(T_IN, 0, [], descs=[(HDR, 10, 0), (HDR + 10, 6, 0), (BUF, 513, WRITE)]),
+    # The hostile-disk guest's other cases (guest/src/bin/hostile-disk.rs).
+    "short-header": request(T_IN, 0, [], descs=[(HDR, 8, 0), (BUF, 512, WRITE), (STATUS, 1, WRITE)]),
+    "no-status": request(T_OUT, 0, [], descs=[(HDR, 16, 0), (BUF, 512, 0)]),
+    "read-into-readable": request(T_IN, 0, [(BUF, 512, 0)]),
+    "write-from-writable": request(T_OUT, 0, [(BUF, 512, WRITE)]),
+    "data-beyond-ram": request(T_IN, 0, [(0x4000_0000, 512, WRITE)]),
+    "discard-unmap": request(T_DISCARD, 0, [(BUF, 16, 0)], segments=[(0, 8, 1)]),
+    "write-zeroes-bad-flags": request(T_WRITE_ZEROES, 0, [(BUF, 16, 0)], segments=[(0, 8, 4)]),
+    "head-reused": reused_head(request(T_IN, 0, [(BUF, 512, WRITE)])),
 }
 out = os.path.join(sys.argv[1], "block")
 os.makedirs(out, exist_ok=True)

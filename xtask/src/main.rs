@@ -66,6 +66,8 @@ const GUESTS: &[GuestBuild] = &[
             ("stream", "stream.elf"),
             ("hostile", "hostile.elf"),
             ("echo", "echo.elf"),
+            ("disk", "disk.elf"),
+            ("hostile-disk", "hostile-disk.elf"),
             ("ports", "ports.elf"),
             ("hostile-ports", "hostile-ports.elf"),
         ],
