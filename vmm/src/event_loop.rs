@@ -273,12 +273,15 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
                             }
                         }
                         DeviceEvent::Kick { fd, queue } => {
+                            // Read under the lock: a sleeping guest's vCPU
+                            // asks the device whether it is idle under it,
+                            // and an unread kick says it is not.
+                            let mut slot = v.lock();
+                            let slot = &mut *slot;
                             let mut count = [0u8; 8];
                             // SAFETY: an eventfd read of its 8-byte counter
                             // into a live buffer.
                             if unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) } == 8 {
-                                let mut slot = v.lock();
-                                let slot = &mut *slot;
                                 slot.transport.kicked(queue, u64::from_ne_bytes(count), &slot.mem);
                             }
                         }

@@ -457,8 +457,21 @@ impl VirtioDevice for Block {
         News { ready: true, ..News::default() }
     }
 
+    /// Nothing in flight, no completion waiting to be used, and no kick the
+    /// event loop has yet to take (the guest's notification went to the
+    /// ioeventfd, not through this device: it may halt before the loop reads
+    /// it). The loop reads a kick only under the transport's lock, which the
+    /// caller holds.
     fn idle(&self, _mem: &GuestMemoryMmap, _queues: &[Queue]) -> bool {
+        use std::os::fd::AsRawFd;
+        let readable = |fd: std::os::fd::RawFd| {
+            let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one live pollfd, no waiting.
+            unsafe { libc::poll(&mut p, 1, 0) == 1 }
+        };
         self.in_flight.is_empty()
+            && !readable(self.engine.fd())
+            && !self.kick.as_ref().is_some_and(|k| readable(k.as_raw_fd()))
     }
 
     fn dump(&mut self) -> Vec<String> {
