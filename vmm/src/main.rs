@@ -24,6 +24,7 @@ use vmm::event_loop::Signals;
 use vmm::input::Input;
 use vmm::output::{LossyWriter, Output, CAPACITY};
 use vmm::terminal::RawMode;
+use vmm::virtio::block::disk::{self, DiskConfig, MAX_DISKS};
 use vmm::virtio::vhost_console::{self, MAX_POLL_US};
 use vmm::virtio::VIRTIO_RING_F_EVENT_IDX;
 use vmm::vm::{ConsoleBackend, Exit, Guest, Vm};
@@ -80,6 +81,11 @@ struct Args {
     /// do not offer the console's VIRTIO_RING_F_EVENT_IDX (for measurements)
     #[argh(switch)]
     no_event_idx: bool,
+    /// a raw disk image (or block device) for a virtio block device:
+    /// PATH[,readonly=on][,serial=ID][,direct=on][,engine=io_uring|sync];
+    /// up to 8, in the order the guest finds them (/dev/vda, ...)
+    #[argh(option)]
+    disk: Vec<String>,
 }
 
 /// Which standard descriptors were closed when the process started.
@@ -162,8 +168,18 @@ fn withheld_features(args: &Args) -> u64 {
 
 /// argh's parse, plus `-h` for `--help` and parse errors on one line.
 fn parse_args() -> Result<Args, ExitCode> {
-    const TAKES_VALUE: [&str; 9] =
-        ["--guest", "--kernel", "--initrd", "--mem", "--cpus", "--cmdline", "--serial", "--console-out", "--poll-us"];
+    const TAKES_VALUE: [&str; 10] = [
+        "--guest",
+        "--kernel",
+        "--initrd",
+        "--mem",
+        "--cpus",
+        "--cmdline",
+        "--serial",
+        "--console-out",
+        "--poll-us",
+        "--disk",
+    ];
     let mut argv: Vec<String> = std::env::args().collect();
     for i in 1..argv.len() {
         if argv[i] == "-h" && !TAKES_VALUE.contains(&argv[i - 1].as_str()) {
@@ -230,6 +246,10 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
     if args.console_out.is_none() && stdout_mode == libc::O_RDONLY {
         return Err(one("stdout is open only for reading: the guest's console output could not be written"));
     }
+    if args.disk.len() > MAX_DISKS {
+        return Err(one(format!("--disk: at most {MAX_DISKS} disks")));
+    }
+    let disk_configs = args.disk.iter().map(|d| DiskConfig::parse(d)).collect::<Result<Vec<_>, _>>().map_err(one)?;
     // 2. The guest and the VM, every file it reads checked; nothing written.
     let image;
     let guest = match &args.kernel {
@@ -262,6 +282,11 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
             (None, ConsoleBackend::Vhost { poll_us: args.poll_us, input: vhost_console::Input::File(stdin()?) })
         }
     };
+    let mut disks = Vec::new();
+    for config in disk_configs {
+        let image = disk::open(&config).map_err(one)?;
+        disks.push((config, image));
+    }
     let output = |name| Output::new(name, CAPACITY).map_err(|e| one(format!("cannot make the {name}: {e}")));
     let console_out = output("console output")?;
     let log = output("stderr")?;
@@ -283,6 +308,7 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         },
         lifecycle: Some(Box::new(|line| vmm::log::line(format_args!("{line}")))),
         withheld_features: withheld_features(args),
+        disks,
     };
     let vm = Vm::new(config).map_err(one)?;
 

@@ -22,6 +22,8 @@ pub struct Stats {
     pub interrupts: u64,
     /// Bytes the VMM wrote out (in vhost mode the kernel does, uncounted here).
     pub console_bytes: Option<u64>,
+    /// Requests the disks took.
+    pub disk_requests: u64,
     /// Peak resident set size of this process, if /proc tells it.
     pub peak_rss_kib: Option<u64>,
 }
@@ -77,6 +79,9 @@ impl fmt::Display for Stats {
         }
         if let Some(bytes) = self.console_bytes {
             write!(f, "\nconsole bytes: {bytes}")?;
+        }
+        if self.disk_requests != 0 {
+            write!(f, "\ndisk requests: {}", self.disk_requests)?;
         }
         if let Some(kib) = self.peak_rss_kib {
             write!(f, "\npeak RSS: {kib} KiB")?;

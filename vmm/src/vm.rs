@@ -39,6 +39,8 @@ use crate::input::Input;
 use crate::kick;
 use crate::stats::Stats;
 use crate::vcpu::Vcpu;
+use crate::virtio::block::disk::{DiskConfig, Image};
+use crate::virtio::block::Block;
 use crate::virtio::console::Console;
 use crate::virtio::mmio::{Lifecycle, MmioTransport};
 use crate::virtio::vhost_console::{self, VhostConsole, VhostError};
@@ -82,6 +84,9 @@ pub struct Config<'a> {
     pub lifecycle: Option<Lifecycle>,
     /// Console features not offered to the driver.
     pub withheld_features: u64,
+    /// The disks, their images open and locked, in the order the guest
+    /// finds them (after the console).
+    pub disks: Vec<(DiskConfig, Image)>,
 }
 
 /// How a run ended well.
@@ -130,6 +135,8 @@ pub enum VmError {
     Devices(String),
     #[error("{0}")]
     Vhost(#[from] VhostError),
+    #[error("{0}")]
+    Disk(String),
     #[error("the guest shut down (triple fault) on vCPU {0} at rip {1:#x}")]
     TripleFault(usize, u64),
     #[error("KVM could not run vCPU {0} (internal error, suberror {1}){2}")]
@@ -282,8 +289,8 @@ pub struct Vm {
 struct Platform {
     mem: GuestMemoryMmap,
     io: IoManager,
-    console_slot: MmioSlot,
-    console_line: Arc<dyn Interrupt>,
+    /// The virtio devices' windows and lines: the console's, then one per disk.
+    slots: Vec<(MmioSlot, Arc<dyn Interrupt>)>,
     power: PowerLine,
     injected: Option<Arc<InjectedLine>>,
     debug: Option<Arc<Mutex<DebugPort>>>,
@@ -417,11 +424,12 @@ impl Vm {
         let debug = Arc::new(Mutex::new(DebugPort::default()));
         io.register_pio(PioRange::new(PioAddress(DEBUG_PORT), 1).map_err(bus_error)?, debug.clone())
             .map_err(bus_error)?;
+        let shared_line: Arc<dyn Interrupt> = line.clone();
+        let slots = boot::virtio_slots().take(1 + config.disks.len()).map(|s| (s, shared_line.clone())).collect();
         let platform = Platform {
             mem,
             io,
-            console_slot: boot::console_slot(),
-            console_line: line.clone(),
+            slots,
             power: PowerLine::default(),
             injected: Some(line.clone()),
             debug: Some(debug),
@@ -446,8 +454,8 @@ impl Vm {
         let pit = kvm_pit_config { flags: KVM_PIT_SPEAKER_DUMMY, ..Default::default() };
         vm.create_pit2(pit).map_err(|e| VmError::Kvm("create PIT", e))?;
 
-        // The devices, first in the hole: the console alone today.
-        let slots: Vec<MmioSlot> = layout::virtio_slots().take(1).collect();
+        // The devices, first in the hole: the console, then the disks.
+        let slots: Vec<MmioSlot> = layout::virtio_slots().take(1 + config.disks.len()).collect();
         let cmdline = linux::cmdline(config.cmdline, &slots)?;
         let acpi = !linux::acpi_off(&cmdline);
         mptable::write(&mem, cpus)?;
@@ -481,34 +489,45 @@ impl Vm {
         add_pio(&mut io, CMOS_BASE, CMOS_LEN, Cmos::default())?;
         add_pio(&mut io, I8042_BASE, I8042_LEN, I8042::new(power.clone()))?;
         add_pio(&mut io, ACPI_PM_BASE, ACPI_PM_LEN, AcpiPm::new(power.clone()))?;
-        let slot = slots[0];
-        let gsi = slot.gsi.expect("Linux slots have a GSI");
-        let platform = Platform {
-            mem,
-            io,
-            console_slot: slot,
-            console_line: Arc::new(GsiLine::new(vm.clone(), gsi)),
-            power,
-            injected: None,
-            debug: None,
-            vcpus,
-        };
+        let slots = slots
+            .into_iter()
+            .map(|slot| {
+                let gsi = slot.gsi.expect("Linux slots have a GSI");
+                (slot, Arc::new(GsiLine::new(vm.clone(), gsi)) as Arc<dyn Interrupt>)
+            })
+            .collect();
+        let platform = Platform { mem, io, slots, power, injected: None, debug: None, vcpus };
         Self::finish(kvm, vm, platform, config)
     }
 
     /// What both kinds of VM have once their platform is set up: the
-    /// console behind its transport, and what the threads share.
+    /// console and the disks behind their transports, and what the threads
+    /// share.
     fn finish(kvm: Kvm, vm: Arc<VmFd>, mut p: Platform, config: Config) -> Result<Self, VmError> {
         let eventfd = || EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()));
         let requeue = Arc::new(eventfd()?);
-        let console = Self::console(&vm, &p.mem, p.console_slot, config.console, config.console_out)?;
-        let virtio = vec![Self::transport(
+        let mut slots = std::mem::take(&mut p.slots).into_iter();
+        let (console_slot, console_line) = slots.next().expect("the console has a slot");
+        let console = Self::console(&vm, &p.mem, console_slot, config.console, config.console_out)?;
+        let mut virtio = vec![Self::transport(
             console,
-            p.console_slot,
-            p.console_line,
+            console_slot,
+            console_line,
             (config.lifecycle, config.withheld_features),
             Bus { mem: &p.mem, io: &mut p.io, requeue: &requeue },
         )?];
+        for (i, ((disk, image), (slot, line))) in config.disks.into_iter().zip(slots).enumerate() {
+            let block = Block::new(disk, image, &p.mem, i).map_err(VmError::Disk)?;
+            // Of a disk's bring-up, only its end is worth a line.
+            let live = crate::virtio::mmio::live_message("block");
+            let lifecycle: Lifecycle = Box::new(move |line| {
+                if line == live {
+                    crate::log::line(format_args!("{line}"));
+                }
+            });
+            let bus = Bus { mem: &p.mem, io: &mut p.io, requeue: &requeue };
+            virtio.push(Self::transport(Box::new(block), slot, line, (Some(lifecycle), 0), bus)?);
+        }
         let shared = Shared {
             io: p.io,
             mem: p.mem,

@@ -39,10 +39,15 @@ pub enum QueueError {
     WriteOnly { index: u16 },
     #[error("descriptor {index} is device-readable on a queue the device only writes")]
     ReadOnly { index: u16 },
+    #[error("descriptor {index} is device-readable after a device-writable one")]
+    ReadableAfterWritable { index: u16 },
     #[error("descriptor chain from {head} holds more than 4 GiB")]
     ChainTooLarge { head: u16 },
     #[error("guest memory access failed: {0}")]
     Memory(String),
+    /// A chain the device cannot take as what its queue carries.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<virtio_queue::Error> for QueueError {
@@ -56,6 +61,8 @@ impl From<virtio_queue::Error> for QueueError {
 pub struct Buffer {
     pub addr: GuestAddress,
     pub len: u32,
+    /// Device-writable (VRING_DESC_F_WRITE).
+    pub writable: bool,
 }
 
 /// Which way a queue's buffers go.
@@ -65,6 +72,9 @@ pub enum Direction {
     DeviceReads,
     /// The device only writes the buffers (a receive queue).
     DeviceWrites,
+    /// A request: device-readable buffers, then device-writable ones
+    /// (§2.7.4.2: the driver places every writable one after the readable).
+    ReadThenWrite,
 }
 
 /// Takes the next available chain head, if any, checking the available index
@@ -118,10 +128,6 @@ pub fn read_chain(
         return Err(QueueError::HeadOutOfRange { head, size });
     }
     let table = GuestAddress(queue.desc_table());
-    let access = match direction {
-        Direction::DeviceReads => Permissions::Read,
-        Direction::DeviceWrites => Permissions::Write,
-    };
     let mut index = head;
     let mut total = 0u64;
     loop {
@@ -138,11 +144,16 @@ pub fn read_chain(
         if flags & VRING_DESC_F_INDIRECT != 0 {
             return Err(QueueError::Indirect { index });
         }
-        match (direction, flags & VRING_DESC_F_WRITE != 0) {
+        let writable = flags & VRING_DESC_F_WRITE != 0;
+        match (direction, writable) {
             (Direction::DeviceReads, true) => return Err(QueueError::WriteOnly { index }),
             (Direction::DeviceWrites, false) => return Err(QueueError::ReadOnly { index }),
+            (Direction::ReadThenWrite, false) if out.last().is_some_and(|b: &Buffer| b.writable) => {
+                return Err(QueueError::ReadableAfterWritable { index })
+            }
             _ => {}
         }
+        let access = if writable { Permissions::Write } else { Permissions::Read };
         if addr.checked_add(u64::from(len)).is_none() {
             return Err(QueueError::AddressOverflow { index, addr, len });
         }
@@ -153,7 +164,7 @@ pub fn read_chain(
         if total > 1 << 32 {
             return Err(QueueError::ChainTooLarge { head });
         }
-        out.push(Buffer { addr: desc.addr(), len });
+        out.push(Buffer { addr: desc.addr(), len, writable });
         if flags & VRING_DESC_F_NEXT == 0 {
             return Ok(());
         }
@@ -204,7 +215,10 @@ mod tests {
         let chain = walk(&[(0x1000, 10, NEXT, 2), (0, 0, 0, 0), (0x2000, 20, 0, 0)], 0, Direction::DeviceReads);
         assert_eq!(
             chain,
-            Ok(vec![Buffer { addr: GuestAddress(0x1000), len: 10 }, Buffer { addr: GuestAddress(0x2000), len: 20 }])
+            Ok(vec![
+                Buffer { addr: GuestAddress(0x1000), len: 10, writable: false },
+                Buffer { addr: GuestAddress(0x2000), len: 20, writable: false }
+            ])
         );
     }
 
@@ -315,6 +329,16 @@ mod tests {
         assert_eq!(walk(&[(0x1000, 1, WRITE, 0)], 0, Direction::DeviceReads), Err(QueueError::WriteOnly { index: 0 }));
         assert_eq!(walk(&[(0x1000, 1, 0, 0)], 0, Direction::DeviceWrites), Err(QueueError::ReadOnly { index: 0 }));
         assert!(walk(&[(0x1000, 1, WRITE, 0)], 0, Direction::DeviceWrites).is_ok());
+    }
+
+    #[test]
+    fn a_request_reads_then_writes() {
+        let request = walk(&[(0x1000, 16, NEXT, 1), (0x2000, 1, WRITE, 0)], 0, Direction::ReadThenWrite).unwrap();
+        assert_eq!(request.iter().map(|b| b.writable).collect::<Vec<_>>(), [false, true]);
+        assert_eq!(
+            walk(&[(0x2000, 1, WRITE | NEXT, 1), (0x1000, 16, 0, 0)], 0, Direction::ReadThenWrite),
+            Err(QueueError::ReadableAfterWritable { index: 1 })
+        );
     }
 
     #[test]

@@ -722,8 +722,13 @@ fn lifecycle_message(bit: u32, device: &str) -> String {
         STATUS_FEATURES_OK => {
             "=== Driver has acknowledged recognizable features; feature negotiation complete ===".into()
         }
-        _ => format!("=== Driver is set up; {device} device is live ==="),
+        _ => live_message(device),
     }
+}
+
+/// The line of DRIVER_OK: the device is live.
+pub fn live_message(device: &str) -> String {
+    format!("=== Driver is set up; {device} device is live ===")
 }
 
 #[cfg(test)]

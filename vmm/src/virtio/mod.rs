@@ -1,6 +1,7 @@
 //! VirtIO 1.x devices: the virtio-mmio transport, the split-queue descriptor
 //! walker, and the console device.
 
+pub mod block;
 pub mod chain;
 pub mod console;
 pub mod mmio;

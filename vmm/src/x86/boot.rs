@@ -40,9 +40,11 @@ pub const MAX_MEM_MIB: u64 = CONSOLE_MMIO_BASE >> 20;
 /// gate there: guest/src/interrupt.rs).
 pub const CONSOLE_VECTOR: u32 = 0x20;
 
-/// The bare-metal console's window: no GSI, its interrupt is injected.
-pub fn console_slot() -> MmioSlot {
-    MmioSlot { base: CONSOLE_MMIO_BASE, size: 0x1000, gsi: None }
+/// The bare-metal VM's virtio-mmio windows: the console's first, then the
+/// disks', 4 KiB apart. No GSI: the one injected line is shared, and the
+/// guest reads each device's InterruptStatus.
+pub fn virtio_slots() -> impl Iterator<Item = MmioSlot> {
+    (0..).map(|i| MmioSlot { base: CONSOLE_MMIO_BASE + i * 0x1000, size: 0x1000, gsi: None })
 }
 
 pub const GDT_ADDR: u64 = 0x500;

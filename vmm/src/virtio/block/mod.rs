@@ -1,0 +1,430 @@
+//! The virtio block device (VirtIO 1.2 §5.2): one request queue, a raw
+//! image behind it. A QueueNotify only parses and submits: the I/O runs in
+//! an engine (io_uring, or a worker thread), and its completions come back
+//! through the VMM's event loop, which runs the queue again to use them (the
+//! transport's "blocked on its backend" path). Requests complete in any
+//! order, so IN_ORDER is not offered.
+//!
+//! Multiqueue (VIRTIO_BLK_F_MQ) is not offered: one io_uring already keeps
+//! many requests in flight, and more queues would need more vCPU-to-queue
+//! affinity than a virtio-mmio device's one interrupt line can express.
+
+pub mod disk;
+pub mod engine;
+pub mod request;
+pub mod uring;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use virtio_queue::{Queue, QueueT};
+use vm_memory::{Bytes, GuestMemoryBackend, GuestMemoryMmap};
+
+use self::disk::{DiskConfig, Image};
+use self::engine::{Completion, Engine, EngineKind, Op};
+use self::request::{Kind, Limits, ParseError, Request, Segment, ID_BYTES, SECTOR_SHIFT, S_IOERR, S_OK};
+use super::chain::{pop_head, read_chain, wants_interrupt, Buffer, Direction};
+use super::{DeviceEvent, News, QueueError, QueueRun, VirtioDevice, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX};
+use crate::stats::Stats;
+use crate::warn;
+
+pub const DEVICE_ID_BLOCK: u32 = 2;
+pub const QUEUE_MAX_SIZE: u16 = 256;
+
+// Feature bits (§5.2.3).
+const F_SIZE_MAX: u64 = 1 << 1;
+const F_SEG_MAX: u64 = 1 << 2;
+const F_RO: u64 = 1 << 5;
+const F_BLK_SIZE: u64 = 1 << 6;
+const F_FLUSH: u64 = 1 << 9;
+const F_DISCARD: u64 = 1 << 13;
+const F_WRITE_ZEROES: u64 = 1 << 14;
+
+/// The largest segment the driver may hand in one descriptor.
+const SIZE_MAX: u32 = 1 << 20;
+/// Descriptors for data in one request: the queue less header and status
+/// (no indirect descriptors).
+const SEG_MAX: u32 = QUEUE_MAX_SIZE as u32 - 2;
+/// DISCARD and WRITE_ZEROES: sectors per segment, segments per request,
+/// and the granularity (in sectors) the driver should align discards to.
+const MAX_DISCARD_SECTORS: u32 = (1 << 22) - 1;
+const MAX_DISCARD_SEG: u32 = 32;
+const DISCARD_ALIGNMENT: u32 = 8;
+const MAX_WRITE_ZEROES_SEG: u32 = 1;
+/// `struct virtio_blk_config` up to write_zeroes_may_unmap and its padding.
+const CONFIG_SIZE: usize = 60;
+
+/// Chains a run takes before the guest gets its vCPU back (each is at most
+/// one request in flight: the queue size bounds the work outstanding).
+const WEIGHT: usize = QUEUE_MAX_SIZE as usize;
+
+/// A request whose operations are in the engine.
+struct InFlight {
+    status: vm_memory::GuestAddress,
+    /// Operations not yet complete (a DISCARD has one per segment).
+    left: u32,
+    /// What each operation must return for success.
+    expect: i64,
+    /// The worst outcome so far.
+    result: u8,
+    /// The used length on success: bytes written to the driver + status.
+    used_len: u32,
+    what: &'static str,
+}
+
+pub struct Block {
+    config: DiskConfig,
+    limits: Limits,
+    engine: Box<dyn Engine>,
+    /// Keeps the guest RAM that operations in flight point into mapped, for
+    /// as long as the device lives.
+    _mem: GuestMemoryMmap,
+    in_flight: HashMap<u16, InFlight>,
+    buffers: Vec<Buffer>,
+    completions: Vec<Completion>,
+    /// Requests taken, for statistics.
+    pub requests: u64,
+    /// I/O errors reported (a budget for the log).
+    errors: u64,
+}
+
+impl Block {
+    /// A device for `image`, its I/O in the engine the configuration asks
+    /// for (io_uring by default, the worker thread if the host has none).
+    pub fn new(config: DiskConfig, image: Image, mem: &GuestMemoryMmap, index: usize) -> Result<Self, String> {
+        let file = Arc::new(image.file);
+        let name = config.path.display().to_string();
+        let uring = || uring::Uring::new(file.clone(), QUEUE_MAX_SIZE.into());
+        let worker = || worker::Worker::new(file.clone(), &format!("disk{index}-io"));
+        let engine: Box<dyn Engine> = match config.engine {
+            Some(EngineKind::IoUring) => Box::new(
+                uring().map_err(|e| format!("--disk {name}: engine=io_uring: io_uring is not available: {e}"))?,
+            ),
+            Some(EngineKind::Sync) => Box::new(worker().map_err(|e| format!("--disk {name}: {e}"))?),
+            None => match uring() {
+                Ok(u) => Box::new(u),
+                Err(_) => Box::new(worker().map_err(|e| format!("--disk {name}: {e}"))?),
+            },
+        };
+        let limits = Limits {
+            capacity: image.size >> SECTOR_SHIFT,
+            read_only: config.read_only,
+            max_discard_sectors: MAX_DISCARD_SECTORS,
+            max_discard_seg: MAX_DISCARD_SEG,
+            max_write_zeroes_sectors: MAX_DISCARD_SECTORS,
+            max_write_zeroes_seg: MAX_WRITE_ZEROES_SEG,
+        };
+        Ok(Block {
+            config,
+            limits,
+            engine,
+            _mem: mem.clone(),
+            in_flight: HashMap::new(),
+            buffers: Vec::with_capacity(QUEUE_MAX_SIZE.into()),
+            completions: Vec::new(),
+            requests: 0,
+            errors: 0,
+        })
+    }
+
+    /// Which engine runs the I/O ("io_uring" or "sync").
+    pub fn engine(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    fn config_space(&self) -> [u8; CONFIG_SIZE] {
+        let mut c = [0u8; CONFIG_SIZE];
+        let mut put = |at: usize, bytes: &[u8]| c[at..at + bytes.len()].copy_from_slice(bytes);
+        put(0, &self.limits.capacity.to_le_bytes());
+        put(8, &SIZE_MAX.to_le_bytes());
+        put(12, &SEG_MAX.to_le_bytes());
+        put(20, &512u32.to_le_bytes());
+        put(36, &MAX_DISCARD_SECTORS.to_le_bytes());
+        put(40, &MAX_DISCARD_SEG.to_le_bytes());
+        put(44, &DISCARD_ALIGNMENT.to_le_bytes());
+        put(48, &MAX_DISCARD_SECTORS.to_le_bytes());
+        put(52, &MAX_WRITE_ZEROES_SEG.to_le_bytes());
+        put(56, &[1]); // write_zeroes_may_unmap
+        c
+    }
+
+    /// Host addresses of `buffers`, for the engine.
+    fn iovecs(mem: &GuestMemoryMmap, buffers: &[Buffer]) -> Result<Vec<libc::iovec>, QueueError> {
+        let mut out = Vec::with_capacity(buffers.len());
+        for b in buffers {
+            for slice in GuestMemoryBackend::get_slices(mem, b.addr, b.len as usize) {
+                let slice = slice.map_err(|e| QueueError::Memory(e.to_string()))?;
+                out.push(libc::iovec { iov_base: slice.ptr_guard_mut().as_ptr().cast(), iov_len: slice.len() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the status byte and returns the chain to the driver.
+    fn finish(
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+        head: u16,
+        status: vm_memory::GuestAddress,
+        result: u8,
+        used_len: u32,
+    ) -> Result<(), QueueError> {
+        mem.write_obj(result, status).map_err(|e| QueueError::Memory(e.to_string()))?;
+        let len = if result == S_OK { used_len } else { 1 };
+        queue.add_used(mem, head, len)?;
+        Ok(())
+    }
+
+    /// Uses the requests whose operations all completed; returns whether any was.
+    fn complete(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
+        self.engine.reap(&mut self.completions);
+        let mut used = false;
+        for c in std::mem::take(&mut self.completions) {
+            let head = (c.token >> 8) as u16;
+            let Some(req) = self.in_flight.get_mut(&head) else { continue };
+            if c.result != req.expect {
+                req.result = S_IOERR;
+                self.errors += 1;
+                if self.errors <= 10 {
+                    let why = if c.result < 0 {
+                        std::io::Error::from_raw_os_error(-c.result as i32).to_string()
+                    } else {
+                        format!("{} of {} bytes", c.result, req.expect)
+                    };
+                    warn!(
+                        "block: {}: {} failed: {why}; the guest gets an I/O error",
+                        self.config.path.display(),
+                        req.what
+                    );
+                }
+            }
+            req.left -= 1;
+            if req.left == 0 {
+                let req = self.in_flight.remove(&head).expect("looked up above");
+                Self::finish(queue, mem, head, req.status, req.result, req.used_len)?;
+                used = true;
+            }
+        }
+        Ok(used)
+    }
+
+    /// Takes one chain: completes it at once if it needs no I/O or cannot be
+    /// honoured, else hands its operations to the engine.
+    fn start(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap, head: u16) -> Result<bool, QueueError> {
+        if self.in_flight.contains_key(&head) {
+            return Err(QueueError::Invalid(format!("request {head}: made available again while in flight")));
+        }
+        read_chain(queue, mem, head, Direction::ReadThenWrite, &mut self.buffers)?;
+        let req = Request::parse(mem, head, &self.buffers).map_err(|e| match e {
+            ParseError::Malformed(m) => QueueError::Invalid(m.to_string()),
+            ParseError::Memory(m) => QueueError::Memory(m),
+        })?;
+        self.requests += 1;
+        let segments = match req.check(mem, &self.limits) {
+            Ok(segments) => segments,
+            Err(status) => {
+                Self::finish(queue, mem, head, req.status, status, 1)?;
+                return Ok(true);
+            }
+        };
+        let sector_offset = |sector: u64| sector << SECTOR_SHIFT;
+        let (ops, used_len, what): (Vec<Op>, u64, &'static str) = match req.kind {
+            Kind::In { .. } | Kind::Out { .. } if req.data_len == 0 => (Vec::new(), 1, "read"),
+            Kind::In { sector } => {
+                let iovecs = Self::iovecs(mem, &req.data)?;
+                (vec![Op::Read { offset: sector_offset(sector), iovecs }], req.data_len + 1, "read")
+            }
+            Kind::Out { sector } => {
+                let iovecs = Self::iovecs(mem, &req.data)?;
+                (vec![Op::Write { offset: sector_offset(sector), iovecs }], 1, "write")
+            }
+            Kind::Flush => (vec![Op::Flush], 1, "flush"),
+            Kind::GetId => {
+                let mut id = [0u8; ID_BYTES];
+                let serial = self.config.serial.as_deref().unwrap_or("").as_bytes();
+                id[..serial.len()].copy_from_slice(serial);
+                let mut written = 0u64;
+                for b in &req.data {
+                    let n = (b.len as usize).min(ID_BYTES - written as usize);
+                    mem.write_slice(&id[written as usize..written as usize + n], b.addr)
+                        .map_err(|e| QueueError::Memory(e.to_string()))?;
+                    written += n as u64;
+                    if written as usize == ID_BYTES {
+                        break;
+                    }
+                }
+                (Vec::new(), written + 1, "get-id")
+            }
+            Kind::Discard | Kind::WriteZeroes => {
+                let discard = req.kind == Kind::Discard;
+                let ops = segments
+                    .iter()
+                    .map(|&Segment { sector, sectors, unmap }| Op::Fallocate {
+                        offset: sector_offset(sector),
+                        len: u64::from(sectors) << SECTOR_SHIFT,
+                        mode: libc::FALLOC_FL_KEEP_SIZE
+                            | if discard || unmap { libc::FALLOC_FL_PUNCH_HOLE } else { libc::FALLOC_FL_ZERO_RANGE },
+                    })
+                    .collect();
+                (ops, 1, if discard { "discard" } else { "write-zeroes" })
+            }
+            Kind::Unknown(_) => unreachable!("check() refuses unknown types"),
+        };
+        let used_len = u32::try_from(used_len).map_err(|_| QueueError::ChainTooLarge { head })?;
+        if ops.is_empty() {
+            Self::finish(queue, mem, head, req.status, S_OK, used_len)?;
+            return Ok(true);
+        }
+        // A request is one read or write, or segments that each return 0.
+        let expect = ops[0].bytes() as i64;
+        let entry = InFlight { status: req.status, left: ops.len() as u32, expect, result: S_OK, used_len, what };
+        self.in_flight.insert(head, entry);
+        for (i, op) in ops.into_iter().enumerate() {
+            let token = u64::from(head) << 8 | i as u64;
+            if let Err(e) = self.engine.push(token, op) {
+                return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
+            }
+        }
+        Ok(false)
+    }
+
+    /// Waits for every operation in flight and forgets them: the driver
+    /// reset the device or disabled the queue, and will not see them used.
+    fn drain(&mut self) {
+        let mut lost = Vec::new();
+        self.engine.drain(&mut lost);
+        self.in_flight.clear();
+    }
+}
+
+impl VirtioDevice for Block {
+    fn name(&self) -> &'static str {
+        "block"
+    }
+
+    fn device_id(&self) -> u32 {
+        DEVICE_ID_BLOCK
+    }
+
+    fn features(&self) -> u64 {
+        let ro = if self.limits.read_only { F_RO } else { 0 };
+        VIRTIO_F_VERSION_1
+            | VIRTIO_RING_F_EVENT_IDX
+            | F_SIZE_MAX
+            | F_SEG_MAX
+            | F_BLK_SIZE
+            | F_FLUSH
+            | F_DISCARD
+            | F_WRITE_ZEROES
+            | ro
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[QUEUE_MAX_SIZE]
+    }
+
+    fn read_config(&self, offset: u64, data: &mut [u8]) -> bool {
+        let config = self.config_space();
+        match offset.checked_add(data.len() as u64) {
+            Some(end) if end <= CONFIG_SIZE as u64 => {
+                data.copy_from_slice(&config[offset as usize..end as usize]);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn write_config(&mut self, _offset: u64, _data: &[u8]) -> bool {
+        // writeback (CONFIG_WCE) is not offered: nothing is writable.
+        false
+    }
+
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Result<QueueRun, QueueError> {
+        if index != 0 {
+            return Ok(QueueRun::default());
+        }
+        let mut used = self.complete(queue, mem)?;
+        let (mut chains, mut run) = (0, QueueRun::default());
+        'drain: loop {
+            queue.disable_notification(mem)?;
+            loop {
+                if chains == WEIGHT {
+                    run.more = queue.avail_idx(mem, Ordering::Acquire)?.0 != queue.next_avail();
+                    break 'drain;
+                }
+                let Some(head) = pop_head(queue, mem)? else { break };
+                chains += 1;
+                used |= self.start(queue, mem, head)?;
+            }
+            if !queue.enable_notification(mem)? {
+                break;
+            }
+        }
+        if let Err(e) = self.engine.commit() {
+            return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
+        }
+        // What completed meanwhile is used now, not after the next wake-up.
+        used |= self.complete(queue, mem)?;
+        run.notify = used && wants_interrupt(queue, mem)?;
+        run.blocked = !self.in_flight.is_empty();
+        Ok(run)
+    }
+
+    fn queue_disabled(&mut self, _index: usize) {
+        self.drain();
+    }
+
+    fn stopped(&mut self) {
+        self.drain();
+    }
+
+    fn events(&self) -> Vec<DeviceEvent> {
+        vec![DeviceEvent::News(self.engine.fd())]
+    }
+
+    fn poll_news(&mut self) -> News {
+        self.engine.clear();
+        News { ready: true, needs_reset: None, fatal: None }
+    }
+
+    fn idle(&self, _mem: &GuestMemoryMmap, _queues: &[Queue]) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    fn dump(&mut self) -> Vec<String> {
+        vec![format!(
+            "block: {} ({} sectors{}), engine {}, requests {}, in flight {}, I/O errors {}",
+            self.config.path.display(),
+            self.limits.capacity,
+            if self.limits.read_only { ", read-only" } else { "" },
+            self.engine.name(),
+            self.requests,
+            self.in_flight.len(),
+            self.errors
+        )]
+    }
+
+    fn reset(&mut self) {
+        self.drain();
+    }
+
+    fn add_stats(&mut self, stats: &mut Stats) {
+        stats.disk_requests += self.requests;
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+#[cfg(test)]
+mod tests;
