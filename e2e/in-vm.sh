@@ -439,6 +439,42 @@ disk_checks() {
             check "$w: ... and /dev/ram0 holds them (sha256)" [ "$(sha256sum < /dev/ram0 | cut -d' ' -f1)" = "$DD_SHA256" ]
         done
     fi
+    # DISCARD and WRITE_ZEROES on an image on ext4 (the RAM disk again),
+    # which has fallocate's PUNCH_HOLE and ZERO_RANGE: 4 MiB of the pattern,
+    # the first MiB discarded (a hole in the image), the third zeroed.
+    if [ -b /dev/ram0 ]; then
+        gunzip -c "$EXT4_IMAGE" > /dev/ram0
+        mkdir -p /mnt/dk
+        mount -t ext4 /dev/ram0 /mnt/dk
+        zero=$(head -c 1048576 /dev/zero | sha256sum)
+        pat=$(yes abcdefghijklmno | head -c 1048576 | sha256sum)
+        four=$({ head -c 1048576 /dev/zero; yes abcdefghijklmno | head -c 1048576; head -c 1048576 /dev/zero
+            yes abcdefghijklmno | head -c 1048576; } | sha256sum | cut -d' ' -f1)
+        for e in io_uring sync; do
+            w="$d, an image on ext4, engine=$e"
+            n=disk-trim-$e
+            timg=/mnt/dk/trim.img
+            rm -f "$timg"
+            truncate -s 8M "$timg"
+            disk_run "$n" --disk "$timg,engine=$e" --cmdline "$DCMD step=trim"
+            printf 'vda: wrote 4 MiB\nvda: discarded 1 MiB at 0\nvda: zeroed 1 MiB at 2 MiB\nvda: MiB 0: %s\nvda: MiB 1: %s\nvda: MiB 2: %s\nvda: MiB 3: %s\n' \
+                "$zero" "$pat" "$zero" "$pat" > "$T/$n.want"
+            disk_expect "$n" "$w: DISCARD and WRITE_ZEROES: the guest reads zeros there, the pattern elsewhere"
+            check "$w: ... the image has the same 4 MiB (sha256)" [ "$(head -c 4194304 "$timg" | sha256sum | cut -d' ' -f1)" = "$four" ]
+            blocks=$(stat -c %b "$timg")
+            check "$w: ... and the discarded MiB is a hole: 3 MiB allocated ($blocks blocks of 512)" [ "$blocks" = 6144 ]
+            rm -f "$timg"
+        done
+        umount /mnt/dk
+        # The same on an image in this VM's RAM (ramfs: no fallocate), for
+        # the record.
+        timg=$T/dk/trim.img
+        truncate -s 8M "$timg"
+        disk_run disk-trim-ramfs --disk "$timg" --cmdline "$DCMD step=trim"
+        sed "s/^/# disk on ramfs (no fallocate): exit $(cat "$T/disk-trim-ramfs.rc"): /" "$T/disk-trim-ramfs.out"
+        grep -i 'error\|blk_update\|vmm:' "$T/disk-trim-ramfs.err" | sed 's/^/# disk on ramfs: stderr: /'
+        rm -f "$timg"
+    fi
     taskset -p -c "$(cat /sys/devices/system/cpu/online)" $$ > /dev/null
 }
 

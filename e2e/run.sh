@@ -51,8 +51,10 @@ cp /bin/busybox "$guest_root/bin/busybox"
 cp e2e/guest-init "$guest_root/init"
 chmod +x "$guest_root/init"
 mknod "$guest_root/dev/console" c 5 1
-# The disk benchmark the guest runs (in-vm.sh's disk section), static.
+# The disk benchmark and the discard/zero-out tool the guest runs (in-vm.sh's
+# disk section), static.
 gcc -O2 -Wall -static -pthread -o "$guest_root/bin/diskbench" e2e/diskbench.c
+gcc -O2 -Wall -static -o "$guest_root/bin/blkop" e2e/blkop.c
 (cd "$guest_root" && find . | cpio -o -H newc --quiet | gzip -1) > "$build/linux-guest.gz"
 
 # The file system of in-vm.sh's storage tests: ext4 (busybox has no
@@ -95,8 +97,9 @@ make_initramfs() {
     done
     cp target/guests/*.elf "$root/guests/"
     # The Linux guest (the built-in kernel: it has virtio-mmio and the
-    # console): all its tests in the builtin VM, a kill test in the module one.
-    if [ "$1" != debug ] && [ -f "$kbuild/kernel-builtin/arch/x86/boot/bzImage" ]; then
+    # console): all its tests in the builtin VM, a kill test in the module
+    # one, the disk tests (in-vm.sh) in all three.
+    if [ -f "$kbuild/kernel-builtin/arch/x86/boot/bzImage" ]; then
         cp "$kbuild/kernel-builtin/arch/x86/boot/bzImage" "$root/linux/bzImage"
         cp "$build/linux-guest.gz" "$root/linux/initramfs.gz"
     fi
