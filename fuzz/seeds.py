@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus for fuzz_targets/transport.rs into DIR: a driver
-that brings the console up and writes a buffer, and the misbehaviours of the
-hostile guest (guest/src/bin/hostile.rs) on top of it; and the inputs in
-fuzz/regressions/transport, each of which once found a bug.
+"""Writes the seed corpora into DIR/transport and DIR/block.
+- transport (fuzz_targets/transport.rs): a driver that brings the console
+  up and writes a buffer, and the misbehaviours of the hostile guest
+  (guest/src/bin/hostile.rs) on top of it; and the inputs in
+  fuzz/regressions/transport, each of which once found a bug.
+- block (fuzz_targets/block.rs): a driver that brings the block device up
+  and posts requests: every type, well formed and not, in range and not.
 
     fuzz/seeds.py DIR
 """
@@ -27,11 +30,11 @@ def reg(write, offset, value=0, width=4):
     return struct.pack("<BBHI", 1 if write else 0, {1: 0, 2: 1, 4: 2, 8: 3}[width], offset, value)
 
 
-def bring_up(num=16, desc=DESC, avail=AVAIL, used=USED, status=(1, 3, 0xB), ready=True):
+def bring_up(num=16, desc=DESC, avail=AVAIL, used=USED, status=(1, 3, 0xB), ready=True, queue=1):
     ops = [reg(1, 0x070, 0)] + [reg(1, 0x070, s) for s in status[:2]]
     ops += [reg(1, 0x024, 1), reg(1, 0x020, 1), reg(1, 0x024, 0), reg(1, 0x020, 0)]
     ops += [reg(1, 0x070, s) for s in status[2:]] + [reg(0, 0x070)]
-    ops += [reg(1, 0x030, 1), reg(1, 0x038, num)]
+    ops += [reg(1, 0x030, queue), reg(1, 0x038, num)]
     for off, addr in ((0x080, desc), (0x090, avail), (0x0A0, used)):
         ops += [reg(1, off, addr), reg(1, off + 4, 0)]
     if ready:
@@ -76,7 +79,7 @@ cases = {
     "needs-reset-then-post": (image([HELLO]), bring_up() + [reg(1, 0x070, 7)] + notify()),
     "emergency-write": (image([HELLO]), [reg(1, 0x108, b) for b in b"emergency\n"] + bring_up() + notify()),
 }
-out = sys.argv[1]
+out = os.path.join(sys.argv[1], "transport")
 os.makedirs(out, exist_ok=True)
 for name, (img, ops) in cases.items():
     with open(os.path.join(out, name), "wb") as f:
@@ -86,3 +89,49 @@ for name in sorted(os.listdir(regressions)):
     with open(os.path.join(regressions, name), "rb") as src, open(os.path.join(out, name), "wb") as f:
         f.write(src.read())
 print(f"seeds: {len(cases)} and {len(os.listdir(regressions))} regressions in {out}")
+
+
+# The block device: requests of header (16 bytes at HDR), data, status.
+HDR, BUF, STATUS = 0x1800, 0x1900, 0x1880
+T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WRITE_ZEROES = 0, 1, 4, 8, 11, 13
+
+
+def request(kind, sector, data, descs=None, segments=()):
+    """An image whose chain 0 is header + `data` (address, length, flags) + status."""
+    chain = descs if descs is not None else [(HDR, 16, 0)] + data + [(STATUS, 1, WRITE)]
+    img = bytearray(image([(a, l, f | (NEXT if i + 1 < len(chain) else 0), i + 1) for i, (a, l, f) in enumerate(chain)]))
+    struct.pack_into("<IIQ", img, HDR - 0x1000, kind, 0, sector)
+    for i, (sector, count, flags) in enumerate(segments):
+        struct.pack_into("<QII", img, BUF - 0x1000 + 16 * i, sector, count, flags)
+    return bytes(img)
+
+
+def block_notify():
+    return [reg(1, 0x050, 0), struct.pack("<BBHI", 3, 0, 0, 0), struct.pack("<BBHI", 3, 0, 0, 0), reg(0, 0x060)]
+
+
+up = bring_up(queue=0)
+block_cases = {
+    "read": request(T_IN, 1, [(BUF, 1024, WRITE)]),
+    "write": request(T_OUT, 2, [(BUF, 512, 0)]),
+    "flush": request(T_FLUSH, 0, []),
+    "get-id": request(T_GET_ID, 0, [(BUF, 20, WRITE)]),
+    "discard": request(T_DISCARD, 0, [(BUF, 16, 0)], segments=[(0, 8, 0)]),
+    "write-zeroes-unmap": request(T_WRITE_ZEROES, 0, [(BUF, 16, 0)], segments=[(8, 8, 1)]),
+    "discard-past-end": request(T_DISCARD, 0, [(BUF, 16, 0)], segments=[(120, 16, 0)]),
+    "header-writable": request(T_IN, 0, [], descs=[(HDR, 16, WRITE), (STATUS, 1, WRITE)]),
+    "status-read-only": request(T_IN, 0, [], descs=[(HDR, 16, 0), (BUF, 512, 0)]),
+    "readable-after-writable": request(T_OUT, 0, [], descs=[(HDR, 16, 0), (STATUS, 1, WRITE), (BUF, 512, 0)]),
+    "length-511": request(T_IN, 0, [(BUF, 511, WRITE)]),
+    "sector-past-end": request(T_IN, 128, [(BUF, 512, WRITE)]),
+    "sector-overflow": request(T_OUT, 0xFFFF_FFFF_FFFF_FFFF, [(BUF, 512, 0)]),
+    "huge-chain": request(T_IN, 0, [(0, 0xFFFF_FFFF, WRITE), (0, 1, WRITE)]),
+    "unknown-type": request(77, 0, [(BUF, 512, 0)]),
+    "header-split": request(T_IN, 0, [], descs=[(HDR, 10, 0), (HDR + 10, 6, 0), (BUF, 513, WRITE)]),
+}
+out = os.path.join(sys.argv[1], "block")
+os.makedirs(out, exist_ok=True)
+for name, img in block_cases.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(img + b"".join(up + block_notify()))
+print(f"seeds: {len(block_cases)} in {out}")

@@ -170,7 +170,7 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
     for (i, v) in shared.virtio.iter().enumerate() {
         for event in v.lock().transport.device().events() {
             let fd = match event {
-                DeviceEvent::Used(fd) | DeviceEvent::News(fd) => fd,
+                DeviceEvent::Used(fd) | DeviceEvent::News(fd) | DeviceEvent::Kick { fd, .. } => fd,
             };
             epoll.add(fd, DEVICE + events.len() as u64).map_err(io("device events"))?;
             events.push((i, event));
@@ -256,6 +256,16 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
                             if unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) } == 8 {
                                 shared.calls.fetch_add(u64::from_ne_bytes(count), Ordering::Relaxed);
                                 v.irq.trigger(INT_USED_RING);
+                            }
+                        }
+                        DeviceEvent::Kick { fd, queue } => {
+                            let mut count = [0u8; 8];
+                            // SAFETY: an eventfd read of its 8-byte counter
+                            // into a live buffer.
+                            if unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) } == 8 {
+                                let mut slot = v.lock();
+                                let slot = &mut *slot;
+                                slot.transport.kicked(queue, u64::from_ne_bytes(count), &slot.mem);
                             }
                         }
                         DeviceEvent::News(_) => {

@@ -12,7 +12,8 @@ pub struct Stats {
     pub mmio_writes: u64,
     /// QueueNotify writes that reached the VMM (none in vhost mode).
     pub notifications: u64,
-    /// QueueNotify writes that KVM turned into ioeventfd kicks (vhost mode).
+    /// QueueNotify writes that KVM turned into ioeventfd kicks (vhost mode,
+    /// and the disks): no exit to the VMM.
     pub ioeventfd_notifications: Option<u64>,
     /// Times the kernel's worker slept and was woken (vhost mode).
     pub worker_wakeups: Option<u64>,

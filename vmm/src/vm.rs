@@ -517,7 +517,11 @@ impl Vm {
             Bus { mem: &p.mem, io: &mut p.io, requeue: &requeue },
         )?];
         for (i, ((disk, image), (slot, line))) in config.disks.into_iter().zip(slots).enumerate() {
-            let block = Block::new(disk, image, &p.mem, i).map_err(VmError::Disk)?;
+            let mut block = Block::new(disk, image, &p.mem, i).map_err(VmError::Disk)?;
+            let kick = eventfd()?;
+            let notify = kvm_ioctls::IoEventAddress::Mmio(slot.base + crate::virtio::mmio::QUEUE_NOTIFY);
+            vm.register_ioevent(&kick, &notify, 0u32).map_err(|e| VmError::Kvm("register an ioeventfd", e))?;
+            block.set_kick(kick);
             // Of a disk's bring-up, only its end is worth a line.
             let live = crate::virtio::mmio::live_message("block");
             let lifecycle: Lifecycle = Box::new(move |line| {
@@ -668,6 +672,9 @@ impl Vm {
         for v in &shared.virtio {
             let mut slot = v.lock();
             stats.notifications += slot.transport.notifications;
+            if slot.transport.kicks != 0 {
+                *stats.ioeventfd_notifications.get_or_insert(0) += slot.transport.kicks;
+            }
             stats.used_notifications += slot.transport.used_notifications;
             slot.transport.device_mut().add_stats(&mut stats);
             if slot.transport.failures() > 0 {

@@ -268,3 +268,52 @@ fn sigterm_ends_the_vm_promptly_even_when_nobody_reads_stdout() {
     );
     let _ = read_end.as_raw_fd();
 }
+
+#[test]
+fn bad_disks_are_refused_before_anything_runs() {
+    let img = temp_file("disk.img", &[0u8; 1024]);
+    let odd = temp_file("odd.img", &[0u8; 1000]);
+    let cases: [(&[&str], String); 6] = [
+        (
+            &["--disk", "/nonexistent/disk.img"],
+            "--disk /nonexistent/disk.img: No such file or directory (os error 2)".into(),
+        ),
+        (&["--disk", "/tmp"], "--disk /tmp: is a directory".into()),
+        (&["--disk", "/dev/null"], "--disk /dev/null: not a regular file or a block device".into()),
+        (&["--disk", &odd], format!("--disk {odd}: its size, 1000 bytes, is not a multiple of 512")),
+        (
+            &["--disk", &format!("{img},cache=none")],
+            "--disk: unknown option 'cache=none' (options: readonly=on, serial=ID, direct=on, engine=io_uring|sync)"
+                .into(),
+        ),
+        (
+            &["--disk", &format!("{img},serial=has space")],
+            "--disk: serial=has space: at most 20 printable ASCII characters, no spaces".into(),
+        ),
+    ];
+    for (args, expected) in cases {
+        assert_one_line_error(&vmm(args), &format!("vmm: error: {expected}"));
+    }
+    let nine: Vec<&str> = (0..9).flat_map(|_| ["--disk", img.as_str()]).collect();
+    assert_one_line_error(&vmm(&nine), "vmm: error: --disk: at most 8 disks");
+}
+
+#[test]
+fn a_disk_another_vmm_writes_is_refused_and_read_only_disks_share() {
+    let img = temp_file("locked.img", &[0u8; 4096]);
+    // A writer holds it: the way another vmm (or QEMU) would.
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    // SAFETY: flock on a descriptor the File owns.
+    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) }, 0);
+    let expected = format!("vmm: error: --disk {img}: in use by another process (it holds a lock on the image)");
+    assert_one_line_error(&vmm(&["--disk", &img]), &expected);
+    assert_one_line_error(&vmm(&["--disk", &format!("{img},readonly=on")]), &expected);
+    drop(file);
+    // Readers share; a writer waits for them all.
+    let reader = std::fs::File::open(&img).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&reader), libc::LOCK_SH) }, 0);
+    let out = vmm(&["--disk", &format!("{img},readonly=on")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_one_line_error(&vmm(&["--disk", &img]), &expected);
+}

@@ -37,7 +37,7 @@ const QUEUE_SEL: u64 = reg::VIRTIO_MMIO_QUEUE_SEL as u64;
 const QUEUE_NUM_MAX: u64 = reg::VIRTIO_MMIO_QUEUE_NUM_MAX as u64;
 const QUEUE_NUM: u64 = reg::VIRTIO_MMIO_QUEUE_NUM as u64;
 const QUEUE_READY: u64 = reg::VIRTIO_MMIO_QUEUE_READY as u64;
-const QUEUE_NOTIFY: u64 = reg::VIRTIO_MMIO_QUEUE_NOTIFY as u64;
+pub const QUEUE_NOTIFY: u64 = reg::VIRTIO_MMIO_QUEUE_NOTIFY as u64;
 const INTERRUPT_STATUS: u64 = reg::VIRTIO_MMIO_INTERRUPT_STATUS as u64;
 const INTERRUPT_ACK: u64 = reg::VIRTIO_MMIO_INTERRUPT_ACK as u64;
 const STATUS: u64 = reg::VIRTIO_MMIO_STATUS as u64;
@@ -108,6 +108,8 @@ pub struct MmioTransport<D: VirtioDevice + ?Sized> {
     lifecycle: Option<Lifecycle>,
     /// QueueNotify writes handled, for statistics.
     pub notifications: u64,
+    /// QueueNotify writes that came through an ioeventfd, for statistics.
+    pub kicks: u64,
     /// Used-buffer notifications raised, for statistics.
     pub used_notifications: u64,
     failures: u64,
@@ -174,6 +176,7 @@ impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
             requeue: None,
             lifecycle: None,
             notifications: 0,
+            kicks: 0,
             used_notifications: 0,
             failures: 0,
         }
@@ -500,6 +503,14 @@ impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
         self.run_queue(q, mem)
     }
 
+    /// The driver notified queue `index` `count` times through an ioeventfd
+    /// (the write never reached `write`): runs it if the device is live.
+    /// Returns whether a used-buffer notification is due.
+    pub fn kicked(&mut self, index: usize, count: u64, mem: &GuestMemoryMmap) -> bool {
+        self.kicks += count;
+        self.process(index, mem)
+    }
+
     /// Runs queue `index` for a reason of the device's own (input arrived),
     /// if the driver has it live. Returns whether a used-buffer
     /// notification is due.
@@ -562,13 +573,14 @@ impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
     /// next available index from its queue.
     pub fn dump(&mut self, mem: &GuestMemoryMmap) -> Vec<String> {
         let mut lines = vec![format!(
-            "{}: status {:#04x}, features {:#x} (acked {:#x}), InterruptStatus {:#x}, notifications {}, used notifications {}",
+            "{}: status {:#04x}, features {:#x} (acked {:#x}), InterruptStatus {:#x}, notifications {}{}, used notifications {}",
             self.device.name(),
             self.status,
             self.offered_features(),
             self.driver_features,
             self.irq.status(),
             self.notifications,
+            if self.kicks != 0 { format!(" (and {} through an ioeventfd)", self.kicks) } else { String::new() },
             self.used_notifications
         )];
         for (q, queue) in self.queues.iter().enumerate() {

@@ -113,6 +113,9 @@ pub enum DeviceEvent {
     /// The device has news (room for output, an error): the loop takes the
     /// transport's lock and calls `VirtioDevice::poll_news`.
     News(RawFd),
+    /// The driver notified `queue` (a KVM ioeventfd on QueueNotify: the
+    /// vCPU did not leave the kernel): the loop runs the queue.
+    Kick { fd: RawFd, queue: usize },
 }
 
 /// What `poll_news` found.

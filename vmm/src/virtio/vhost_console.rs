@@ -458,7 +458,7 @@ impl VirtioDevice for VhostConsole {
 
     fn add_stats(&mut self, stats: &mut Stats) {
         self.kicks_seen += self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum::<u64>();
-        stats.ioeventfd_notifications = Some(self.kicks_seen);
+        *stats.ioeventfd_notifications.get_or_insert(0) += self.kicks_seen;
         stats.worker_wakeups = worker_wakeups();
     }
 

@@ -122,7 +122,14 @@ pub fn open(config: &DiskConfig) -> Result<Image, String> {
     if config.direct {
         options.custom_flags(libc::O_DIRECT);
     }
-    let file = options.open(path).map_err(|e| format!("--disk {name}: {e}"))?;
+    let file = options.open(path).map_err(|e| {
+        let hint = if config.direct && e.raw_os_error() == Some(libc::EINVAL) {
+            " (its file system does not take O_DIRECT: leave out direct=on)"
+        } else {
+            ""
+        };
+        format!("--disk {name}: {e}{hint}")
+    })?;
     let size = image_size(&file, path)?;
     if !size.is_multiple_of(SECTOR_SIZE) {
         return Err(format!("--disk {name}: its size, {size} bytes, is not a multiple of 512"));

@@ -59,7 +59,6 @@ impl Uring {
                 // A signal (the vCPU kick) or a full completion queue: the
                 // entries stay in the submission queue; try again.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && wait == 0 => return Ok(()),
                 Err(e) => return Err(e),
             }
         }
@@ -74,8 +73,15 @@ impl Engine for Uring {
         // SAFETY: the entry's iovec array and the guest buffers it names stay
         // valid until the completion is reaped (`ops`, and the device's
         // guest memory); the fd is the file this engine holds.
-        while unsafe { self.ring.submission().push(&entry) }.is_err() {
+        let push = |ring: &mut IoUring| unsafe { ring.submission().push(&entry) }.is_ok();
+        // The device keeps at most a queue's worth in flight, the ring's
+        // size: a full submission queue empties on a submit.
+        if !push(&mut self.ring) {
             self.submit(0)?;
+            if !push(&mut self.ring) {
+                self.ops.remove(&token);
+                return Err(io::Error::other("the io_uring submission queue stays full"));
+            }
         }
         self.queued += 1;
         Ok(())
