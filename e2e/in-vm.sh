@@ -482,9 +482,9 @@ disk_checks() {
 # 1 MiB sequential write and read over 64 MiB, 4 KiB random reads at queue
 # depth 1 and 16 and writes at 16, 3 s each; on vmm with each engine and on
 # QEMU microvm (aio=io_uring) with the same image file, kernel and initramfs.
-# Userspace exits per request: vmm's exits over the run, less those of a run
-# that boots and reboots without the benchmark, over the requests the
-# guest's block layer counted. Figures, not assertions.
+# Per request: vmm's exits, kicks and interrupts over the run, less those of
+# a run that boots and reboots without the benchmark, over the requests vmm
+# counted (--stats). Figures, not assertions.
 bench_done() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -qx 'diskbench: done' "$T/$1.out"; }
 disk_bench() {
     taskset -p -c 0 $$ > /dev/null
@@ -494,16 +494,20 @@ disk_bench() {
     disk_run bench-idle --disk "$bimg" --stats --cmdline "$DCMD step=idle"
     printf 'vda: 131072 sectors\n' > "$T/bench-idle.want"
     disk_expect bench-idle "disk bench: the baseline run boots, sees vda, reboots"
-    idle_exits=$(stat_value bench-idle exits)
+    # delta NAME COUNTER: a --stats counter of NAME less the baseline's.
+    delta() { awk -v a="$(stat_value "$1" "$2")" -v b="$(stat_value bench-idle "$2")" 'BEGIN { print a - b }'; }
+    per() { awk -v n="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.2f", n / r; else print "?" }'; }
     for e in io_uring sync; do
         n=bench-$e
         disk_run "$n" --disk "$bimg,engine=$e" --stats --cmdline "$DCMD step=bench mib=64 secs=3"
         check "disk bench, engine=$e: runs to its end, exit 0" bench_done "$n"
         sed -n "s/^diskbench: \(.*:.*\)/bench: disk, vmm engine=$e: \1/p" "$T/$n.out"
         reqs=$(sed -n 's/.*, \([0-9]*\) requests$/\1/p' "$T/$n.out" | awk '{ s += $1 } END { print s + 0 }')
-        echo "bench: disk, vmm engine=$e: $(stat_value "$n" exits) exits in the run, $idle_exits in a run without the" \
-            "benchmark; $reqs requests: $(awk -v a="$(stat_value "$n" exits)" -v b="$idle_exits" -v r="$reqs" \
-                'BEGIN { if (r > 0) printf "%.2f", (a - b) / r; else print "?" }') userspace exits per request"
+        dreq=$(delta "$n" "disk requests")
+        echo "bench: disk, vmm engine=$e: per request (this run less one without the benchmark: $dreq requests by vmm's" \
+            "count, $reqs by the guest's): $(per "$(delta "$n" exits)" "$dreq") userspace exits," \
+            "$(per "$(delta "$n" "ioeventfd notifications")" "$dreq") kicks (ioeventfd), $(per "$(delta "$n" "used notifications")" "$dreq") interrupts;" \
+            "$(grep '^exits:' "$T/$n.err")"
     done
     if [ -n "${QEMU:-}" ] && [ -x "$QEMU" ]; then
         timeout 600 "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config \
