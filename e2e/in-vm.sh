@@ -1217,10 +1217,16 @@ fi
 
 # The disks, and their benchmark against QEMU microvm.
 if { [ -z "${E2E_ONLY:-}" ] || [ "${E2E_ONLY:-}" = disk ]; } && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
+    t0=$(cut -d' ' -f1 /proc/uptime)
     [ "$mode" != module ] || check "module: insmod (disk)" insmod "$MODULE_KO"
     disk_checks "$mode"
     [ "$mode" != module ] || check "module: rmmod after the disk tests" rmmod vhost_console
-    [ "$mode" != builtin ] || disk_bench
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    echo "e2e: the disk tests took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s"
+    if [ "$mode" = builtin ]; then
+        disk_bench
+        echo "e2e: the disk benchmark took $(awk -v a="$t1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s"
+    fi
 fi
 
 echo "e2e: $passed passed, $failed failed"
