@@ -110,7 +110,7 @@
           build_std="-Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem"
           RUSTFLAGS="$rustflags -C link-arg=-melf_i386" cargo build --offline --release -p guest \
             --target ${i686Spec} $build_std ${lib.optionalString newRust "-Zjson-target-spec"} \
-            --target-dir target/guest --bin hello --bin stream --bin hostile --bin echo
+            --target-dir target/guest --bin hello --bin stream --bin hostile --bin echo --bin disk --bin hostile-disk --bin ports --bin hostile-ports
           RUSTFLAGS="$rustflags" cargo build --offline --release -p guest \
             --target x86_64-unknown-none $build_std \
             --target-dir target/guest --bin hello
@@ -118,7 +118,7 @@
         '';
         installPhase = ''
           runHook preInstall
-          for bin in hello stream hostile echo; do
+          for bin in hello stream hostile echo disk hostile-disk ports hostile-ports; do
             install -Dm444 target/guest/i686-unknown-none/release/$bin $out/$bin.elf
           done
           install -Dm444 target/guest/x86_64-unknown-none/release/hello $out/hello64.elf

@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora into DIR/transport and DIR/block.
+"""Writes the seed corpora into DIR/transport, DIR/ports and DIR/block.
 - transport (fuzz_targets/transport.rs): a driver that brings the console
   up and writes a buffer, and the misbehaviours of the hostile guest
   (guest/src/bin/hostile.rs) on top of it; and the inputs in
   fuzz/regressions/transport, each of which once found a bug.
+- ports (fuzz_targets/ports.rs): a driver that brings the console up with
+  MULTIPORT and its control queues and sends control messages: the bring-up
+  Linux does, and each abuse of the hostile-ports guest
+  (guest/src/bin/hostile-ports.rs).
 - block (fuzz_targets/block.rs): a driver that brings the block device up
   and posts requests: every type, well formed and not, in range and not.
 
@@ -106,6 +110,13 @@ def request(kind, sector, data, descs=None, segments=()):
     return bytes(img)
 
 
+def reused_head(img):
+    """`img` with chain 0 made available twice (avail.idx 2, both entries 0)."""
+    img = bytearray(img)
+    struct.pack_into("<H", img, AVAIL - 0x1000 + 2, 2)
+    return bytes(img)
+
+
 def block_notify():
     return [reg(1, 0x050, 0), struct.pack("<BBHI", 3, 0, 0, 0), struct.pack("<BBHI", 3, 0, 0, 0), reg(0, 0x060)]
 
@@ -128,6 +139,15 @@ block_cases = {
     "huge-chain": request(T_IN, 0, [(0, 0xFFFF_FFFF, WRITE), (0, 1, WRITE)]),
     "unknown-type": request(77, 0, [(BUF, 512, 0)]),
     "header-split": request(T_IN, 0, [], descs=[(HDR, 10, 0), (HDR + 10, 6, 0), (BUF, 513, WRITE)]),
+    # The hostile-disk guest's other cases (guest/src/bin/hostile-disk.rs).
+    "short-header": request(T_IN, 0, [], descs=[(HDR, 8, 0), (BUF, 512, WRITE), (STATUS, 1, WRITE)]),
+    "no-status": request(T_OUT, 0, [], descs=[(HDR, 16, 0), (BUF, 512, 0)]),
+    "read-into-readable": request(T_IN, 0, [(BUF, 512, 0)]),
+    "write-from-writable": request(T_OUT, 0, [(BUF, 512, WRITE)]),
+    "data-beyond-ram": request(T_IN, 0, [(0x4000_0000, 512, WRITE)]),
+    "discard-unmap": request(T_DISCARD, 0, [(BUF, 16, 0)], segments=[(0, 8, 1)]),
+    "write-zeroes-bad-flags": request(T_WRITE_ZEROES, 0, [(BUF, 16, 0)], segments=[(0, 8, 4)]),
+    "head-reused": reused_head(request(T_IN, 0, [(BUF, 512, WRITE)])),
 }
 out = os.path.join(sys.argv[1], "block")
 os.makedirs(out, exist_ok=True)
@@ -135,3 +155,79 @@ for name, img in block_cases.items():
     with open(os.path.join(out, name), "wb") as f:
         f.write(img + b"".join(up + block_notify()))
 print(f"seeds: {len(block_cases)} in {out}")
+
+
+# The console's ports: control transmitq (3) rings at DESC/AVAIL/USED, the
+# driver's messages at DATA, 16 bytes apart; control receiveq (2) rings at
+# CDESC/CAVAIL/CUSED with 16 buffers of 128 bytes at CBUF.
+CDESC, CAVAIL, CUSED, CBUF = 0x1400, 0x1500, 0x1600, 0x1A00
+BAD_ID = 0xFFFF_FFFF
+DEVICE_READY, PORT_READY, PORT_NAME, PORT_OPEN = 0, 3, 7, 6
+
+
+def control(messages, lens=None, flags=0):
+    """An image with `messages` (id, event, value) as chains 0.. on the control
+    transmitq, and the control receiveq's buffers posted."""
+    lens = lens or [8] * len(messages)
+    img = bytearray(image([(DATA + 16 * i, lens[i], flags, 0) for i in range(len(messages))], idx=len(messages)))
+    struct.pack_into("<H", img, AVAIL - 0x1000, 0)
+    for i in range(len(messages)):
+        struct.pack_into("<H", img, AVAIL - 0x1000 + 4 + 2 * i, i)
+        struct.pack_into("<IHH", img, DATA - 0x1000 + 16 * i, *messages[i])
+    for i in range(16):
+        struct.pack_into("<QIHH", img, CDESC - 0x1000 + 16 * i, CBUF + 128 * i, 128, WRITE, 0)
+        struct.pack_into("<H", img, CAVAIL - 0x1000 + 4 + 2 * i, i)
+    struct.pack_into("<HH", img, CAVAIL - 0x1000, 0, 16)
+    return bytes(img)
+
+
+def ports_up():
+    """MULTIPORT and F_SIZE taken; queues 2 and 3 set up; DRIVER_OK."""
+    ops = [reg(1, 0x070, 0), reg(1, 0x070, 1), reg(1, 0x070, 3)]
+    ops += [reg(1, 0x024, 1), reg(1, 0x020, 1), reg(1, 0x024, 0), reg(1, 0x020, 3)]
+    ops += [reg(1, 0x070, 0xB), reg(0, 0x070), reg(0, 0x104)]
+    for queue, (desc, avail, used) in ((2, (CDESC, CAVAIL, CUSED)), (3, (DESC, AVAIL, USED))):
+        ops += [reg(1, 0x030, queue), reg(1, 0x038, 16)]
+        for off, addr in ((0x080, desc), (0x090, avail), (0x0A0, used)):
+            ops += [reg(1, off, addr), reg(1, off + 4, 0)]
+        ops.append(reg(1, 0x044, 1))
+    return ops + [reg(1, 0x070, 0xF)]
+
+
+def kick_control():
+    """Control transmitq notified, the device's news taken (messages for the
+    driver delivered), the interrupt acknowledged."""
+    news = struct.pack("<BBHI", 3, 0, 0, 0)
+    return [reg(1, 0x050, 3), news, reg(1, 0x050, 2), news, reg(0, 0x060), reg(1, 0x064, 3)]
+
+
+def flood(rounds):
+    """The 16 chains made available again and again: avail.idx stored higher."""
+    ops = []
+    for r in range(2, rounds + 2):
+        ops += [struct.pack("<BBHI", 2, 0, AVAIL, (16 * r) << 16), reg(1, 0x050, 3)]
+    return ops + [struct.pack("<BBHI", 3, 0, 0, 0)]
+
+
+up = [(BAD_ID, DEVICE_READY, 1), (0, PORT_READY, 1), (1, PORT_READY, 1), (2, PORT_READY, 1)]
+ports_cases = {
+    "bring-up": control(up),
+    "port-ready-unknown": control(up + [(7, PORT_READY, 1)]),
+    "port-open-unknown": control(up + [(9, PORT_OPEN, 1)]),
+    "unknown-event": control(up + [(1, 99, 0)]),
+    "device-event": control(up + [(1, PORT_NAME, 1)]),
+    "short-header": control(up + [(0, 0, 0)], lens=[8] * 4 + [4]),
+    "device-ready-0": control([(BAD_ID, DEVICE_READY, 0)]),
+    "console-as-vport": control(up + [(0, PORT_OPEN, 1)]),
+    "port-not-added": control([(BAD_ID, DEVICE_READY, 1), (0, PORT_READY, 1), (1, PORT_READY, 0)]),
+    "flood": control([(1, PORT_READY, 1)] * 16),
+    "control-writable": control(up, flags=WRITE),
+    "guest-open-close": control(up + [(1, PORT_OPEN, 1), (1, PORT_OPEN, 0)]),
+}
+out = os.path.join(sys.argv[1], "ports")
+os.makedirs(out, exist_ok=True)
+for name, img in ports_cases.items():
+    ops = ports_up() + kick_control() + (flood(40) if name == "flood" else [])
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(img + b"".join(ops))
+print(f"seeds: {len(ports_cases)} in {out}")

@@ -41,6 +41,17 @@ impl Console {
 
     /// As `init_with`, with queues of at most `size` entries.
     pub fn init_sized(boot: &BootInfo, wanted: u64, size: u16) -> Result<Console, InitError> {
+        Self::init_more(boot, wanted, size, |_, _| Ok(()))
+    }
+
+    /// As `init_sized`; `more` sets up the queues after the first two
+    /// (MULTIPORT's), given the features taken, before DRIVER_OK.
+    pub fn init_more(
+        boot: &BootInfo,
+        wanted: u64,
+        size: u16,
+        more: impl FnOnce(&Mmio, u64) -> Result<(), InitError>,
+    ) -> Result<Console, InitError> {
         interrupt::init();
         let (mmio, interrupts) = find(boot)?;
         mmio.reset();
@@ -50,6 +61,7 @@ impl Console {
         let features = mmio.negotiate(&mut status, wanted)?;
         let receiveq = setup_queue(&mmio, RECEIVEQ, RECEIVEQ_PAGE, size, features)?;
         let transmitq = setup_queue(&mmio, TRANSMITQ, TRANSMITQ_PAGE, size, features)?;
+        more(&mmio, features)?;
         mmio.set_status(&mut status, mmio::DRIVER_OK);
         Ok(Console { mmio, receiveq, transmitq, features, interrupts })
     }
@@ -138,7 +150,8 @@ fn find(boot: &BootInfo) -> Result<(Mmio, bool), InitError> {
     Ok((mmio, true))
 }
 
-fn setup_queue(mmio: &Mmio, index: u16, page: usize, limit: u16, features: u64) -> Result<VirtQueue, InitError> {
+/// Sets up queue `index` in the 4 KiB page `page`, at most `limit` entries.
+pub fn setup_queue(mmio: &Mmio, index: u16, page: usize, limit: u16, features: u64) -> Result<VirtQueue, InitError> {
     let in_order = features & mmio::VIRTIO_F_IN_ORDER != 0;
     let event_idx = features & mmio::VIRTIO_RING_F_EVENT_IDX != 0;
     // Split-ring sizes are powers of two (§2.7); QueueNumMax need not be one.

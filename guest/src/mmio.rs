@@ -66,7 +66,7 @@ impl InitError {
         let (msg, value): (&[u8], Option<u32>) = match self {
             InitError::BadMagic(v) => (b"virtio-mmio: bad magic value ", Some(v)),
             InitError::BadVersion(v) => (b"virtio-mmio: unsupported version ", Some(v)),
-            InitError::WrongDevice(v) => (b"virtio-mmio: not a console, device id ", Some(v)),
+            InitError::WrongDevice(v) => (b"virtio-mmio: not the expected device, device id ", Some(v)),
             InitError::NoDevice => (b"virtio-mmio: no device here (device id 0)", None),
             InitError::NoVersion1 => (b"virtio-mmio: device does not offer VIRTIO_F_VERSION_1", None),
             InitError::FeaturesRefused => (b"virtio-mmio: device refused FEATURES_OK", None),

@@ -3,9 +3,9 @@
 //! Each queue lives in one 4 KiB page: descriptor table at +0x000 (128
 //! entries of 16 bytes), available ring at +0x800 (with used_event after its
 //! entries), used ring at +0xa00 (with avail_event). The driver never trusts
-//! what the device writes: used ids are checked against the buffers in
-//! flight, used lengths against the buffer's length, and descriptors are never
-//! read back.
+//! what the device writes: used ids are checked against the chains in
+//! flight, used lengths against what the chain lets the device write, and
+//! descriptors are never read back (the chains' links have a shadow).
 
 use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
@@ -53,8 +53,26 @@ pub struct VirtQueue {
     used_seen: u16,
     /// Bit i set: descriptor i is owned by the device.
     in_flight: u128,
-    /// Length of the buffer in each descriptor (shadow of the table).
+    /// Bit i set: descriptor i heads a chain the device owns, the only ids
+    /// it may return.
+    heads: u128,
+    /// Per head: the most the device may say it wrote (a one-descriptor
+    /// buffer's length, a chain's device-writable bytes).
     lens: [u32; MAX_SIZE as usize],
+    /// Per descriptor: the next one in its chain, or END (shadow of the
+    /// table, which the device could rewrite).
+    links: [u16; MAX_SIZE as usize],
+}
+
+/// No next descriptor in `links`.
+const END: u16 = u16::MAX;
+
+/// One buffer of a chain: guest address, length, VIRTQ_DESC_F_WRITE or 0.
+#[derive(Clone, Copy)]
+pub struct Buf {
+    pub addr: u64,
+    pub len: u32,
+    pub flags: u16,
 }
 
 impl VirtQueue {
@@ -80,7 +98,9 @@ impl VirtQueue {
             completed: 0,
             used_seen: 0,
             in_flight: 0,
+            heads: 0,
             lens: [0; MAX_SIZE as usize],
+            links: [END; MAX_SIZE as usize],
         };
         // used_event 0: an interrupt for the first used buffer, as with flags
         // 0; avail_event 0 until the device moves it: a kick for the first.
@@ -111,6 +131,11 @@ impl VirtQueue {
         self.pending() == self.size
     }
 
+    /// Descriptors not owned by the device.
+    pub fn free_descs(&self) -> u16 {
+        self.size - self.in_flight.count_ones() as u16
+    }
+
     /// Writes a one-descriptor buffer and its avail entry; the device sees it
     /// after `publish`. The caller checks `is_full` first. Returns the
     /// descriptor's index, the id the device returns it by.
@@ -130,9 +155,55 @@ impl VirtQueue {
             write_volatile(self.avail_ring(pos), slot);
         }
         self.in_flight |= 1 << slot;
+        self.heads |= 1 << slot;
         self.lens[usize::from(slot)] = len;
+        self.links[usize::from(slot)] = END;
         self.submitted = self.submitted.wrapping_add(1);
         slot
+    }
+
+    /// The descriptor `push_chain` will take for the next chain's head.
+    pub fn next_free(&self) -> u16 {
+        (!self.in_flight).trailing_zeros() as u16
+    }
+
+    /// Writes a chain of `bufs` (in free descriptors, lowest first) and its
+    /// avail entry; the device sees it after `publish`. For queues without
+    /// IN_ORDER. The caller checks `free_descs` first. Returns the head's
+    /// index, the id the device returns the chain by.
+    pub fn push_chain(&mut self, bufs: &[Buf]) -> u16 {
+        assert!(!self.in_order && !bufs.is_empty() && bufs.len() <= usize::from(self.free_descs()));
+        let mut free = !self.in_flight;
+        let mut take = || {
+            let slot = free.trailing_zeros() as u16;
+            free &= !(1 << slot);
+            slot
+        };
+        let head = take();
+        let mut slot = head;
+        let mut writable: u32 = 0;
+        for (i, buf) in bufs.iter().enumerate() {
+            let next = if i + 1 < bufs.len() { take() } else { END };
+            let flags = match next {
+                END => buf.flags,
+                _ => buf.flags | VIRTQ_DESC_F_NEXT,
+            };
+            let desc = Desc { addr: buf.addr, len: buf.len, flags, next: if next == END { 0 } else { next } };
+            // SAFETY: slot < size <= MAX_SIZE: inside this queue's page.
+            unsafe { write_volatile((self.page as *mut Desc).add(slot.into()), desc) };
+            self.in_flight |= 1 << slot;
+            self.links[usize::from(slot)] = next;
+            if buf.flags & VIRTQ_DESC_F_WRITE != 0 {
+                writable = writable.saturating_add(buf.len);
+            }
+            slot = next;
+        }
+        // SAFETY: the position is < size: inside the available ring.
+        unsafe { write_volatile(self.avail_ring(self.submitted % self.size), head) };
+        self.heads |= 1 << head;
+        self.lens[usize::from(head)] = writable;
+        self.submitted = self.submitted.wrapping_add(1);
+        head
     }
 
     /// Makes pushed buffers visible to the device (§2.7.13).
@@ -202,7 +273,7 @@ impl VirtQueue {
             return None;
         }
         let (id, len) = self.next_used();
-        self.in_flight &= !(1 << id);
+        self.release(id);
         self.completed = self.completed.wrapping_add(1);
         Some((id, len))
     }
@@ -220,14 +291,14 @@ impl VirtQueue {
                 loop {
                     // Descriptors go out in ring order (`push`).
                     let slot = self.completed % self.size;
-                    self.in_flight &= !(1 << slot);
+                    self.release(slot);
                     self.completed = self.completed.wrapping_add(1);
                     if slot == id {
                         break;
                     }
                 }
             } else {
-                self.in_flight &= !(1 << id);
+                self.release(id);
                 self.completed = self.completed.wrapping_add(1);
             }
         }
@@ -251,7 +322,7 @@ impl VirtQueue {
         let pos = usize::from(self.used_seen % self.size);
         // SAFETY: pos < size: the element is inside the used ring.
         let elem = unsafe { read_volatile(((self.page + USED_OFFSET + 4) as *const UsedElem).add(pos)) };
-        if elem.id >= u32::from(self.size) || self.in_flight & (1 << elem.id) == 0 {
+        if elem.id >= u32::from(self.size) || self.heads & (1 << elem.id) == 0 {
             crate::debug::fail(b"virtqueue: device returned a buffer it does not own");
         }
         let id = elem.id as u16;
@@ -260,6 +331,16 @@ impl VirtQueue {
         }
         self.used_seen = self.used_seen.wrapping_add(1);
         (id, elem.len)
+    }
+
+    /// Gives the chain headed by `head` back to the driver.
+    fn release(&mut self, head: u16) {
+        self.heads &= !(1 << head);
+        let mut slot = head;
+        while slot != END {
+            self.in_flight &= !(1 << slot);
+            slot = self.links[usize::from(slot)];
+        }
     }
 
     /// # Safety

@@ -17,9 +17,15 @@ use crate::virtio::mmio::INT_USED_RING;
 use crate::virtio::DeviceEvent;
 use crate::vm::{Exit, Shared, VmError};
 
-/// The signals the VMM takes itself: the four that end it, and SIGUSR1,
-/// which dumps the devices' state.
-const SIGNALS: [libc::c_int; 5] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1];
+/// The signals the VMM takes itself: the four that end it, SIGUSR1, which
+/// dumps the devices' state, and SIGWINCH, the terminal's new size.
+const SIGNALS: [libc::c_int; 6] =
+    [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGWINCH];
+
+/// Whether `signal` ends the VM (the others are served and it runs on).
+pub fn stops_vm(signal: libc::c_int) -> bool {
+    signal != libc::SIGUSR1 && signal != libc::SIGWINCH
+}
 
 /// How soon queue work that stopped at its budget goes on, if the guest
 /// makes no exit before (vhost requeues its worker at once; a little later
@@ -90,6 +96,7 @@ pub fn signal_name(signal: libc::c_int) -> &'static str {
         libc::SIGHUP => "SIGHUP",
         libc::SIGQUIT => "SIGQUIT",
         libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGWINCH => "SIGWINCH",
         _ => "a signal",
     }
 }
@@ -234,6 +241,13 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
                     while let Some(signal) = signals.take() {
                         if signal == libc::SIGUSR1 {
                             dump(shared);
+                        } else if signal == libc::SIGWINCH {
+                            // The console follows the terminal on stdin.
+                            if let Some((cols, rows)) = crate::terminal::size(libc::STDIN_FILENO) {
+                                let mut slot = shared.virtio[0].lock();
+                                let slot = &mut *slot;
+                                slot.transport.resize(cols, rows, &slot.mem);
+                            }
                         } else {
                             shared.stop.finish(Err(VmError::Signal(signal_name(signal))));
                         }
@@ -259,12 +273,15 @@ pub fn run(shared: &Shared, input: Option<Input>, signals: &mut Signals) -> Resu
                             }
                         }
                         DeviceEvent::Kick { fd, queue } => {
+                            // Read under the lock: a sleeping guest's vCPU
+                            // asks the device whether it is idle under it,
+                            // and an unread kick says it is not.
+                            let mut slot = v.lock();
+                            let slot = &mut *slot;
                             let mut count = [0u8; 8];
                             // SAFETY: an eventfd read of its 8-byte counter
                             // into a live buffer.
                             if unsafe { libc::read(fd, count.as_mut_ptr().cast(), 8) } == 8 {
-                                let mut slot = v.lock();
-                                let slot = &mut *slot;
                                 slot.transport.kicked(queue, u64::from_ne_bytes(count), &slot.mem);
                             }
                         }

@@ -25,6 +25,8 @@ use vmm::input::Input;
 use vmm::output::{LossyWriter, Output, CAPACITY};
 use vmm::terminal::RawMode;
 use vmm::virtio::block::disk::{self, DiskConfig, MAX_DISKS};
+use vmm::virtio::console::port::Backend;
+use vmm::virtio::console::{Link, Port, PortSpec};
 use vmm::virtio::vhost_console::{self, MAX_POLL_US};
 use vmm::virtio::VIRTIO_RING_F_EVENT_IDX;
 use vmm::vm::{ConsoleBackend, Exit, Guest, Vm};
@@ -86,6 +88,11 @@ struct Args {
     /// up to 8, in the order the guest finds them (/dev/vda, ...)
     #[argh(option)]
     disk: Vec<String>,
+    /// a console port besides the console (VIRTIO_CONSOLE_F_MULTIPORT):
+    /// name=NAME,socket=PATH (the VMM listens; one client at a time),
+    /// name=NAME,pty, or name=NAME,file=PATH (output only); up to 31
+    #[argh(option)]
+    port: Vec<String>,
 }
 
 /// Which standard descriptors were closed when the process started.
@@ -168,7 +175,7 @@ fn withheld_features(args: &Args) -> u64 {
 
 /// argh's parse, plus `-h` for `--help` and parse errors on one line.
 fn parse_args() -> Result<Args, ExitCode> {
-    const TAKES_VALUE: [&str; 10] = [
+    const TAKES_VALUE: [&str; 11] = [
         "--guest",
         "--kernel",
         "--initrd",
@@ -179,6 +186,7 @@ fn parse_args() -> Result<Args, ExitCode> {
         "--console-out",
         "--poll-us",
         "--disk",
+        "--port",
     ];
     let mut argv: Vec<String> = std::env::args().collect();
     for i in 1..argv.len() {
@@ -250,6 +258,11 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         return Err(one(format!("--disk: at most {MAX_DISKS} disks")));
     }
     let disk_configs = args.disk.iter().map(|d| DiskConfig::parse(d)).collect::<Result<Vec<_>, _>>().map_err(one)?;
+    let port_specs = args.port.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>().map_err(one)?;
+    PortSpec::check_all(&port_specs).map_err(one)?;
+    if args.vhost && !port_specs.is_empty() {
+        return Err(one("--port is not supported with --vhost yet"));
+    }
     // 2. The guest and the VM, every file it reads checked; nothing written.
     let image;
     let guest = match &args.kernel {
@@ -287,7 +300,30 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         let image = disk::open(&config).map_err(one)?;
         disks.push((config, image));
     }
-    let output = |name| Output::new(name, CAPACITY).map_err(|e| one(format!("cannot make the {name}: {e}")));
+    let output = |name: &str| Output::new(name, CAPACITY).map_err(|e| one(format!("cannot make the {name}: {e}")));
+    // The ports' host sides: sockets listen and ptys open now, files are
+    // created with the other outputs below.
+    let (mut ports, mut port_files, mut ptys) = (Vec::new(), Vec::new(), Vec::new());
+    for spec in port_specs {
+        let link = match &spec.backend {
+            Backend::Socket(path) => Link::socket(path)
+                .map_err(|e| one(format!("--port {}: cannot listen on {}: {e}", spec.name, path.display())))?,
+            Backend::Pty => {
+                let (link, path) =
+                    Link::pty().map_err(|e| one(format!("--port {}: cannot open a pty: {e}", spec.name)))?;
+                ptys.push((ports.len() + 1, spec.name.clone(), path));
+                link
+            }
+            Backend::File(path) => {
+                let out = output(&format!("port {} output", spec.name))?;
+                port_files.push((path.clone(), out.clone()));
+                Link::file(out)
+            }
+        };
+        ports.push(Port::new(spec.name, link));
+    }
+    // The console follows the size of the terminal on stdin (userspace).
+    let console_size = if terminal && !args.vhost { vmm::terminal::size(libc::STDIN_FILENO) } else { None };
     let console_out = output("console output")?;
     let log = output("stderr")?;
     let serial = match args.serial.as_str() {
@@ -309,6 +345,8 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         lifecycle: Some(Box::new(|line| vmm::log::line(format_args!("{line}")))),
         withheld_features: withheld_features(args),
         disks,
+        ports,
+        console_size,
     };
     let vm = Vm::new(config).map_err(one)?;
 
@@ -324,9 +362,17 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         out.start(file).map_err(|e| one(format!("cannot start the serial output: {e}")))?;
         outputs.push(out.clone());
     }
+    for (path, out) in &port_files {
+        let file = File::create(path).map_err(|e| one(format!("cannot create {}: {e}", path.display())))?;
+        out.start(file).map_err(|e| one(format!("cannot start the {}: {e}", out.name())))?;
+        outputs.push(out.clone());
+    }
     log.start(dup_std(std::io::stderr().as_fd(), "stderr")?).map_err(|e| one(format!("cannot start stderr: {e}")))?;
     if args.vhost {
         eprintln!("=== Vhost acceleration enabled ===");
+    }
+    for (id, name, path) in &ptys {
+        eprintln!("=== port {id} ({name}): pty {} ===", path.display());
     }
     let raw = if linux { RawMode::enter(libc::STDIN_FILENO) } else { None };
     if raw.is_some() {
@@ -394,7 +440,7 @@ fn finish(out: &Output, deadline: &mut Option<Instant>, signals: &mut Signals) -
             return Err(format!("{}: {} bytes not written (the reader stopped)", out.name(), out.pending()));
         }
         if let Some(signal) = signals.take() {
-            if signal != libc::SIGUSR1 && deadline.is_none() {
+            if vmm::event_loop::stops_vm(signal) && deadline.is_none() {
                 *deadline = Some(Instant::now() + Duration::from_millis(500));
             }
         }

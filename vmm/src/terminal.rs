@@ -44,6 +44,18 @@ impl Drop for RawMode {
     }
 }
 
+/// The terminal's size on `fd` (cols, rows), if it is a terminal that
+/// knows one.
+pub fn size(fd: RawFd) -> Option<(u16, u16)> {
+    // SAFETY: a zeroed winsize for TIOCGWINSZ to fill; any fd.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize into a live one.
+    if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } != 0 {
+        return None;
+    }
+    Some((ws.ws_col, ws.ws_row))
+}
+
 const CTRL_A: u8 = 0x01;
 
 /// The escape sequence's state across reads.

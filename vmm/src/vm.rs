@@ -41,7 +41,7 @@ use crate::stats::Stats;
 use crate::vcpu::Vcpu;
 use crate::virtio::block::disk::{DiskConfig, Image};
 use crate::virtio::block::Block;
-use crate::virtio::console::Console;
+use crate::virtio::console::{Console, Port};
 use crate::virtio::mmio::{Lifecycle, MmioTransport};
 use crate::virtio::vhost_console::{self, VhostConsole, VhostError};
 use crate::virtio::{Interrupt, IrqTrigger, VirtioDevice};
@@ -87,6 +87,10 @@ pub struct Config<'a> {
     /// The disks, their images open and locked, in the order the guest
     /// finds them (after the console).
     pub disks: Vec<(DiskConfig, Image)>,
+    /// The console's ports besides port 0 (userspace only).
+    pub ports: Vec<Port>,
+    /// The terminal's size, if the console follows one (userspace only).
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// How a run ended well.
@@ -322,7 +326,7 @@ fn wind_down(shared: &Shared, signals: &mut Signals, failed: bool) {
                 v.lock().transport.device_mut().abandon();
                 break;
             }
-            if signals.take().is_some_and(|s| s != libc::SIGUSR1) && deadline.is_none() {
+            if signals.take().is_some_and(event_loop::stops_vm) && deadline.is_none() {
                 deadline = Some(Instant::now() + grace);
             }
         }
@@ -508,7 +512,8 @@ impl Vm {
         let requeue = Arc::new(eventfd()?);
         let mut slots = std::mem::take(&mut p.slots).into_iter();
         let (console_slot, console_line) = slots.next().expect("the console has a slot");
-        let console = Self::console(&vm, &p.mem, console_slot, config.console, config.console_out)?;
+        let extras = (config.ports, config.console_size);
+        let console = Self::console(&vm, &p.mem, console_slot, config.console, config.console_out, extras)?;
         let mut virtio = vec![Self::transport(
             console,
             console_slot,
@@ -554,9 +559,16 @@ impl Vm {
         slot: MmioSlot,
         backend: ConsoleBackend,
         out: crate::output::Output,
+        (ports, size): (Vec<Port>, Option<(u16, u16)>),
     ) -> Result<Box<dyn VirtioDevice>, VmError> {
         Ok(match backend {
-            ConsoleBackend::Userspace => Box::new(Console::new(out)),
+            ConsoleBackend::Userspace => {
+                let mut console = Console::new(out);
+                if let Some((cols, rows)) = size {
+                    console = console.with_size(cols, rows);
+                }
+                Box::new(console.with_ports(ports).map_err(|e| VmError::Devices(format!("console ports: {e}")))?)
+            }
             ConsoleBackend::Vhost { poll_us, input } => {
                 Box::new(VhostConsole::on_mmio(vm, mem, slot.base, out, input, poll_us)?)
             }

@@ -61,7 +61,16 @@ struct GuestBuild {
 const GUESTS: &[GuestBuild] = &[
     GuestBuild {
         target: "i686-unknown-none",
-        bins: &[("hello", "hello.elf"), ("stream", "stream.elf"), ("hostile", "hostile.elf"), ("echo", "echo.elf")],
+        bins: &[
+            ("hello", "hello.elf"),
+            ("stream", "stream.elf"),
+            ("hostile", "hostile.elf"),
+            ("echo", "echo.elf"),
+            ("disk", "disk.elf"),
+            ("hostile-disk", "hostile-disk.elf"),
+            ("ports", "ports.elf"),
+            ("hostile-ports", "hostile-ports.elf"),
+        ],
         link_args: &["-melf_i386"],
     },
     GuestBuild { target: "x86_64-unknown-none", bins: &[("hello", "hello64.elf")], link_args: &[] },

@@ -97,9 +97,12 @@ pub struct MmioTransport<D: VirtioDevice + ?Sized> {
     queue_sel: u32,
     irq: Arc<IrqTrigger>,
     /// Bit i: queue i stopped at its budget with work left.
-    pending: u32,
+    pending: u128,
     /// Bit i: queue i stopped because the device's backend had no room.
-    blocked: u32,
+    blocked: u128,
+    /// ConfigGeneration: moves with every change of the configuration
+    /// space the device makes (a console's size).
+    config_generation: u32,
     /// Signalled when a queue stops at its budget: whoever runs `resume`
     /// learns there is work for it.
     requeue: Option<Arc<EventFd>>,
@@ -173,6 +176,7 @@ impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
             irq,
             pending: 0,
             blocked: 0,
+            config_generation: 0,
             requeue: None,
             lifecycle: None,
             notifications: 0,
@@ -268,7 +272,7 @@ impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
             QUEUE_READY => self.selected().map_or(0, |q| u32::from(self.queues[q].ready())),
             INTERRUPT_STATUS => self.irq.status(),
             STATUS => self.status,
-            CONFIG_GENERATION => 0, // the configuration never changes
+            CONFIG_GENERATION => self.config_generation,
             // No shared memory regions: every SHMSel names one that does not
             // exist, whose length and base read as -1 (§4.2.2).
             SHM_LEN_LOW..=SHM_BASE_HIGH => u32::MAX,
@@ -527,6 +531,29 @@ impl<D: VirtioDevice + ?Sized> MmioTransport<D> {
     /// found. Returns a host-side failure, which ends the VM.
     pub fn take_news(&mut self, mem: &GuestMemoryMmap) -> Option<String> {
         let news = self.device.poll_news();
+        self.apply(news, mem)
+    }
+
+    /// The host's terminal has a new size: the device passes it on (a
+    /// console with VIRTIO_CONSOLE_F_SIZE), in its configuration space or
+    /// in a message on one of its queues.
+    pub fn resize(&mut self, cols: u16, rows: u16, mem: &GuestMemoryMmap) {
+        let news = self.device.resize(cols, rows);
+        self.apply(news, mem);
+    }
+
+    fn apply(&mut self, news: News, mem: &GuestMemoryMmap) -> Option<String> {
+        if news.config_changed {
+            self.config_generation = self.config_generation.wrapping_add(1);
+            if self.status & STATUS_DRIVER_OK != 0 && !self.broken() {
+                self.irq.trigger(INT_CONFIG);
+            }
+        }
+        for q in 0..self.queues.len() {
+            if news.queues & (1 << q) != 0 {
+                self.process(q, mem);
+            }
+        }
         if let Some(why) = news.needs_reset {
             if !self.broken() {
                 self.needs_reset(format_args!("{why}"));

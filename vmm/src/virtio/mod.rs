@@ -128,6 +128,12 @@ pub struct News {
     pub needs_reset: Option<String>,
     /// The host side failed (lost output): the VM stops with this error.
     pub fatal: Option<String>,
+    /// Bit i: queue i has work the device found for the driver (host input,
+    /// a message for it): the transport runs it if the driver has it live.
+    pub queues: u128,
+    /// The device changed its configuration space: a configuration change
+    /// interrupt (§2.5.2), and ConfigGeneration moves.
+    pub config_changed: bool,
 }
 
 /// What a device implements; the transport does the rest (registers, status,
@@ -174,6 +180,11 @@ pub trait VirtioDevice: Send {
     }
     /// Called when a `DeviceEvent::News` fd is readable.
     fn poll_news(&mut self) -> News {
+        News::default()
+    }
+    /// The host's terminal is now `cols` by `rows` (only a console that
+    /// offers VIRTIO_CONSOLE_F_SIZE cares).
+    fn resize(&mut self, _cols: u16, _rows: u16) -> News {
         News::default()
     }
     /// Whether nothing the device does on its own can interrupt the guest

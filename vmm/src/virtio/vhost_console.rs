@@ -426,7 +426,7 @@ impl VirtioDevice for VhostConsole {
             }
             _ => None,
         };
-        News { ready: false, needs_reset, fatal }
+        News { needs_reset, fatal, ..News::default() }
     }
 
     fn idle(&self, mem: &GuestMemoryMmap, queues: &[Queue]) -> bool {

@@ -54,6 +54,9 @@ const SEG_MAX: u32 = QUEUE_MAX_SIZE as u32 - 2;
 /// bounds the operations in flight and an engine sized for it never fills.
 const MAX_DISCARD_SECTORS: u32 = (1 << 22) - 1;
 const MAX_DISCARD_SEG: u32 = 1;
+/// WRITE_ZEROES without unmap may have to be written (see `zeroes`): 256
+/// MiB, 256 iovecs of the zero buffer.
+const MAX_WRITE_ZEROES_SECTORS: u32 = 1 << 19;
 const DISCARD_ALIGNMENT: u32 = 8;
 const MAX_WRITE_ZEROES_SEG: u32 = 1;
 /// `struct virtio_blk_config` up to write_zeroes_may_unmap and its padding.
@@ -66,15 +69,37 @@ const WEIGHT: usize = QUEUE_MAX_SIZE as usize;
 /// A request whose operations are in the engine.
 struct InFlight {
     status: vm_memory::GuestAddress,
-    /// Operations not yet complete (a DISCARD has one per segment).
-    left: u32,
-    /// What each operation must return for success.
+    /// What the operation returns on success.
     expect: i64,
-    /// The worst outcome so far.
     result: u8,
     /// The used length on success: bytes written to the driver + status.
     used_len: u32,
     what: &'static str,
+    /// A WRITE_ZEROES sent as fallocate(ZERO_RANGE): its range, to write
+    /// zeroes instead where the file system has no ZERO_RANGE.
+    zero_range: Option<(u64, u64)>,
+}
+
+/// Zeroes to write from, for file systems without FALLOC_FL_ZERO_RANGE
+/// (tmpfs): never written, so its pages are the kernel's zero page. It lives
+/// as long as the process, as operations in flight may (see `Drop`).
+fn zeroes() -> &'static [u8] {
+    static ZEROES: std::sync::OnceLock<Box<[u8]>> = std::sync::OnceLock::new();
+    ZEROES.get_or_init(|| vec![0u8; ZEROES_SIZE].into_boxed_slice())
+}
+const ZEROES_SIZE: usize = 1 << 20;
+
+/// `len` bytes of zeroes, as iovecs (`len` is at most MAX_WRITE_ZEROES_SECTORS).
+fn zero_iovecs(len: u64) -> Vec<libc::iovec> {
+    let z = zeroes();
+    let mut left = len as usize;
+    let mut out = Vec::with_capacity(left.div_ceil(ZEROES_SIZE));
+    while left > 0 {
+        let n = left.min(ZEROES_SIZE);
+        out.push(libc::iovec { iov_base: z.as_ptr() as *mut libc::c_void, iov_len: n });
+        left -= n;
+    }
+    out
 }
 
 pub struct Block {
@@ -93,6 +118,8 @@ pub struct Block {
     pub requests: u64,
     /// I/O errors reported (a budget for the log).
     errors: u64,
+    /// The file system has FALLOC_FL_ZERO_RANGE, as far as we know.
+    zero_range: bool,
 }
 
 impl Block {
@@ -118,7 +145,7 @@ impl Block {
             read_only: config.read_only,
             max_discard_sectors: MAX_DISCARD_SECTORS,
             max_discard_seg: MAX_DISCARD_SEG,
-            max_write_zeroes_sectors: MAX_DISCARD_SECTORS,
+            max_write_zeroes_sectors: MAX_WRITE_ZEROES_SECTORS,
             max_write_zeroes_seg: MAX_WRITE_ZEROES_SEG,
         };
         Ok(Block {
@@ -132,6 +159,7 @@ impl Block {
             completions: Vec::new(),
             requests: 0,
             errors: 0,
+            zero_range: true,
         })
     }
 
@@ -158,7 +186,7 @@ impl Block {
         put(36, &MAX_DISCARD_SECTORS.to_le_bytes());
         put(40, &MAX_DISCARD_SEG.to_le_bytes());
         put(44, &DISCARD_ALIGNMENT.to_le_bytes());
-        put(48, &MAX_DISCARD_SECTORS.to_le_bytes());
+        put(48, &MAX_WRITE_ZEROES_SECTORS.to_le_bytes());
         put(52, &MAX_WRITE_ZEROES_SEG.to_le_bytes());
         put(56, &[1]); // write_zeroes_may_unmap
         c
@@ -194,10 +222,24 @@ impl Block {
     /// Uses the requests whose operations all completed; returns whether any was.
     fn complete(&mut self, queue: &mut Queue, mem: &GuestMemoryMmap) -> Result<bool, QueueError> {
         self.engine.reap(&mut self.completions);
-        let mut used = false;
+        let (mut used, mut retried) = (false, false);
         for c in std::mem::take(&mut self.completions) {
-            let head = (c.token >> 8) as u16;
+            let head = c.token as u16;
             let Some(req) = self.in_flight.get_mut(&head) else { continue };
+            if c.result == -i64::from(libc::EOPNOTSUPP) {
+                if let Some((offset, len)) = req.zero_range.take() {
+                    // No ZERO_RANGE here (tmpfs): write the zeroes, now and
+                    // for every later request.
+                    self.zero_range = false;
+                    req.expect = len as i64;
+                    let op = Op::Write { offset, iovecs: zero_iovecs(len) };
+                    if let Err(e) = self.engine.push(c.token, op) {
+                        return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
+                    }
+                    retried = true;
+                    continue;
+                }
+            }
             if c.result != req.expect {
                 req.result = S_IOERR;
                 self.errors += 1;
@@ -214,11 +256,13 @@ impl Block {
                     );
                 }
             }
-            req.left -= 1;
-            if req.left == 0 {
-                let req = self.in_flight.remove(&head).expect("looked up above");
-                Self::finish(queue, mem, head, req.status, req.result, req.used_len)?;
-                used = true;
+            let req = self.in_flight.remove(&head).expect("looked up above");
+            Self::finish(queue, mem, head, req.status, req.result, req.used_len)?;
+            used = true;
+        }
+        if retried {
+            if let Err(e) = self.engine.commit() {
+                return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
             }
         }
         Ok(used)
@@ -244,17 +288,18 @@ impl Block {
             }
         };
         let sector_offset = |sector: u64| sector << SECTOR_SHIFT;
-        let (ops, used_len, what): (Vec<Op>, u64, &'static str) = match req.kind {
-            Kind::In { .. } | Kind::Out { .. } if req.data_len == 0 => (Vec::new(), 1, "read"),
+        let mut zero_range = None;
+        let (op, used_len, what): (Option<Op>, u64, &'static str) = match req.kind {
+            Kind::In { .. } | Kind::Out { .. } if req.data_len == 0 => (None, 1, "read"),
             Kind::In { sector } => {
                 let iovecs = Self::iovecs(mem, &req.data)?;
-                (vec![Op::Read { offset: sector_offset(sector), iovecs }], req.data_len + 1, "read")
+                (Some(Op::Read { offset: sector_offset(sector), iovecs }), req.data_len + 1, "read")
             }
             Kind::Out { sector } => {
                 let iovecs = Self::iovecs(mem, &req.data)?;
-                (vec![Op::Write { offset: sector_offset(sector), iovecs }], 1, "write")
+                (Some(Op::Write { offset: sector_offset(sector), iovecs }), 1, "write")
             }
-            Kind::Flush => (vec![Op::Flush], 1, "flush"),
+            Kind::Flush => (Some(Op::Flush), 1, "flush"),
             Kind::GetId => {
                 let mut id = [0u8; ID_BYTES];
                 let serial = self.config.serial.as_deref().unwrap_or("").as_bytes();
@@ -269,37 +314,36 @@ impl Block {
                         break;
                     }
                 }
-                (Vec::new(), written + 1, "get-id")
+                (None, written + 1, "get-id")
             }
+            // One segment (MAX_DISCARD_SEG, MAX_WRITE_ZEROES_SEG): one operation.
             Kind::Discard | Kind::WriteZeroes => {
-                let discard = req.kind == Kind::Discard;
-                let ops = segments
-                    .iter()
-                    .map(|&Segment { sector, sectors, unmap }| Op::Fallocate {
-                        offset: sector_offset(sector),
-                        len: u64::from(sectors) << SECTOR_SHIFT,
-                        mode: libc::FALLOC_FL_KEEP_SIZE
-                            | if discard || unmap { libc::FALLOC_FL_PUNCH_HOLE } else { libc::FALLOC_FL_ZERO_RANGE },
-                    })
-                    .collect();
-                (ops, 1, if discard { "discard" } else { "write-zeroes" })
+                let Segment { sector, sectors, unmap } = segments[0];
+                let (offset, len) = (sector_offset(sector), u64::from(sectors) << SECTOR_SHIFT);
+                let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+                let op = match req.kind {
+                    Kind::Discard => Op::Fallocate { offset, len, mode: punch },
+                    _ if unmap => Op::Fallocate { offset, len, mode: punch },
+                    _ if self.zero_range => {
+                        zero_range = Some((offset, len));
+                        Op::Fallocate { offset, len, mode: libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE }
+                    }
+                    _ => Op::Write { offset, iovecs: zero_iovecs(len) },
+                };
+                (Some(op), 1, if req.kind == Kind::Discard { "discard" } else { "write-zeroes" })
             }
             Kind::Unknown(_) => unreachable!("check() refuses unknown types"),
         };
         let used_len = u32::try_from(used_len).map_err(|_| QueueError::ChainTooLarge { head })?;
-        if ops.is_empty() {
+        let Some(op) = op else {
             Self::finish(queue, mem, head, req.status, S_OK, used_len)?;
             return Ok(true);
-        }
-        // A request is one read or write, or segments that each return 0.
-        let expect = ops[0].bytes() as i64;
-        let entry = InFlight { status: req.status, left: ops.len() as u32, expect, result: S_OK, used_len, what };
+        };
+        let expect = op.bytes() as i64;
+        let entry = InFlight { status: req.status, expect, result: S_OK, used_len, what, zero_range };
         self.in_flight.insert(head, entry);
-        for (i, op) in ops.into_iter().enumerate() {
-            let token = u64::from(head) << 8 | i as u64;
-            if let Err(e) = self.engine.push(token, op) {
-                return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
-            }
+        if let Err(e) = self.engine.push(head.into(), op) {
+            return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
         }
         Ok(false)
     }
@@ -410,11 +454,24 @@ impl VirtioDevice for Block {
 
     fn poll_news(&mut self) -> News {
         self.engine.clear();
-        News { ready: true, needs_reset: None, fatal: None }
+        News { ready: true, ..News::default() }
     }
 
+    /// Nothing in flight, no completion waiting to be used, and no kick the
+    /// event loop has yet to take (the guest's notification went to the
+    /// ioeventfd, not through this device: it may halt before the loop reads
+    /// it). The loop reads a kick only under the transport's lock, which the
+    /// caller holds.
     fn idle(&self, _mem: &GuestMemoryMmap, _queues: &[Queue]) -> bool {
+        use std::os::fd::AsRawFd;
+        let readable = |fd: std::os::fd::RawFd| {
+            let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one live pollfd, no waiting.
+            unsafe { libc::poll(&mut p, 1, 0) == 1 }
+        };
         self.in_flight.is_empty()
+            && !readable(self.engine.fd())
+            && !self.kick.as_ref().is_some_and(|k| readable(k.as_raw_fd()))
     }
 
     fn dump(&mut self) -> Vec<String> {
@@ -448,8 +505,7 @@ impl Drop for Block {
     fn drop(&mut self) {
         self.engine.reap(&mut self.completions);
         let left = self.completions.len() as u64;
-        let in_flight: u64 = self.in_flight.values().map(|r| u64::from(r.left)).sum();
-        if in_flight > left {
+        if self.in_flight.len() as u64 > left {
             return;
         }
         // SAFETY: nothing is in flight; neither field is used again.

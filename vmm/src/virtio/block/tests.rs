@@ -27,11 +27,20 @@ struct Rig {
 }
 
 fn rig(engine: EngineKind, sectors: u64, read_only: bool) -> (Rig, MockSplitQueue<'static, GuestMemoryMmap>) {
+    rig_in(&std::env::temp_dir(), engine, sectors, read_only)
+}
+
+fn rig_in(
+    dir: &std::path::Path,
+    engine: EngineKind,
+    sectors: u64,
+    read_only: bool,
+) -> (Rig, MockSplitQueue<'static, GuestMemoryMmap>) {
     let mem: &'static GuestMemoryMmap =
         Box::leak(Box::new(GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x10_0000)]).unwrap()));
     let vq = MockSplitQueue::new(mem, 16);
     let queue = vq.create_queue().unwrap();
-    let mut file = tempfile();
+    let mut file = tempfile(dir);
     file.write_all(&vec![0xaa; (sectors * 512) as usize]).unwrap();
     let config = DiskConfig {
         path: "test.img".into(),
@@ -45,9 +54,8 @@ fn rig(engine: EngineKind, sectors: u64, read_only: bool) -> (Rig, MockSplitQueu
     (Rig { mem: mem.clone(), queue, block, file, posted: 0, desc: 0 }, vq)
 }
 
-fn tempfile() -> std::fs::File {
-    let path =
-        std::env::temp_dir().join(format!("vmm-block-test-{}-{:?}", std::process::id(), std::thread::current().id()));
+fn tempfile(dir: &std::path::Path) -> std::fs::File {
+    let path = dir.join(format!("vmm-block-test-{}-{:?}", std::process::id(), std::thread::current().id()));
     let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
     file
@@ -175,6 +183,36 @@ fn discard_and_write_zeroes_reach_the_file() {
         assert!(disk[512..1536].iter().all(|&b| b == 0));
         assert!(disk[..512].iter().chain(&disk[1536..4096]).all(|&b| b == 0xaa));
         assert!(disk[4096..].iter().all(|&b| b == 0), "discarded sectors read as zeroes from a file");
+    }
+}
+
+#[test]
+fn write_zeroes_are_written_where_the_file_system_has_no_zero_range() {
+    // tmpfs punches holes but has no FALLOC_FL_ZERO_RANGE.
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return;
+    }
+    for engine in engines() {
+        let (mut r, vq) = rig_in(shm, engine, 16, false);
+        for round in 0..2 {
+            let sector = 1 + 4 * round;
+            r.mem.write_obj(sector, GuestAddress(0x8_0000)).unwrap();
+            r.mem.write_obj(2u32, GuestAddress(0x8_0008)).unwrap();
+            r.mem.write_obj(0u32, GuestAddress(0x8_000c)).unwrap();
+            let wz = r.post(&vq, T_WRITE_ZEROES, 0, &[(0x8_0000, 16, false)]);
+            r.run().unwrap();
+            assert_eq!(r.status(wz), S_OK, "{engine:?}, round {round}");
+        }
+        assert!(!r.block.zero_range, "learnt on the first request");
+        let mut disk = Vec::new();
+        r.file.seek(SeekFrom::Start(0)).unwrap();
+        r.file.read_to_end(&mut disk).unwrap();
+        let zero = |s: usize| disk[s * 512..(s + 1) * 512].iter().all(|&b| b == 0);
+        assert_eq!(
+            (0..16).map(zero).collect::<Vec<_>>(),
+            (0..16).map(|s| [1, 2, 5, 6].contains(&s)).collect::<Vec<_>>()
+        );
     }
 }
 
