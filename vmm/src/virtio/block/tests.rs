@@ -229,3 +229,29 @@ fn a_malformed_request_stops_the_queue() {
         Err(QueueError::Invalid("request 0: its header needs 16 device-readable bytes, the chain has 0".into()))
     );
 }
+
+#[test]
+fn a_used_ring_over_the_avail_index_cannot_hold_a_run_for_ever() {
+    // The used flags at the avail index: disabling notifications writes 1
+    // there (no new chain), enabling writes 0 (a chain seems to be there),
+    // so the usual re-check would find work on every pass and never any.
+    let (mut r, vq) = rig(EngineKind::Sync, 8, false);
+    let head = r.post(&vq, T_FLUSH, 0, &[]);
+    // An available ring at 2 mod 4 with one chain, the used ring 2 bytes on.
+    let avail = 0x4_0002u64;
+    r.mem.write_obj([0u16, 1, head], GuestAddress(avail)).unwrap();
+    r.queue.set_ready(false);
+    r.queue.set_avail_ring_address(Some(avail as u32), Some(0));
+    r.queue.set_used_ring_address(Some(avail as u32 + 2), Some(0));
+    r.queue.set_ready(true);
+    assert_eq!((r.queue.avail_ring(), r.queue.used_ring()), (avail, avail + 2));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let run = r.block.process_queue(0, &mut r.queue, &r.mem);
+        let _ = tx.send(run.map(|run| run.more));
+        // The rig (its device and engine) goes with this thread.
+        std::mem::forget(r);
+    });
+    let more = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the run ends");
+    assert_eq!(more, Ok(true), "the run stops at its budget of passes and asks to run again");
+}
