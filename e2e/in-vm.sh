@@ -318,7 +318,7 @@ if [ "${E2E_ONLY:-}" = stall ]; then
         echo "stall: run $i: $(wc -c < "$T/stall.out") bytes; $(tail -1 "$T/stall.err")"
     done
     echo "stall: $stalls of $i runs stalled"
-elif [ "${E2E_ONLY:-}" = linux ]; then
+elif [ "${E2E_ONLY:-}" = linux ] || [ "${E2E_ONLY:-}" = ports ]; then
     :
 elif [ "${E2E_ONLY:-}" = storage ]; then
     [ "$mode" != module ] || check "module: insmod (storage)" insmod "$MODULE_KO"
@@ -647,7 +647,7 @@ fi
 
 # A Linux guest on vmm (userspace mode): the same 6.12 kernel with a busybox
 # initramfs whose /init (e2e/guest-init) does what `e2e=` says on hvc0.
-if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" != storage ] \
+if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" != storage ] && [ "${E2E_ONLY:-}" != ports ] \
     && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
     # A reliable TSC of a known rate: QEMU microvm's guest hangs calibrating
     # it otherwise (no HPET or PM timer); the same line for both.
@@ -949,6 +949,11 @@ if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" !=
         check "QEMU microvm: stream.elf's 64 MiB arrive byte-exact (sha256)" [ "$sum" = "${STREAM_SHA256:?}" ]
         echo "bench: stream guest on QEMU microvm (polled): 64 MiB within $(seconds qstream 1 2) s of QEMU's start"
     fi
+fi
+
+# The console's ports with a Linux guest (e2e/ports.sh): builtin kernel only.
+if [ "$mode" = builtin ] && { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ -f "${LINUX_KERNEL:-}" ]; then
+    . "$(dirname "$0")/ports.sh"
 fi
 
 echo "e2e: $passed passed, $failed failed"
