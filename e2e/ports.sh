@@ -153,18 +153,26 @@ rm -f "$P/kill.bytes"
 # 64 MiB each way (MIB), random bytes: the host sends them in writes of
 # 4 KiB (then 32 KiB), the guest keeps them and sends them back in writes
 # of the same size; sha256 on the host. Each run also times both ways, and
-# --stats counts exits and interrupts (less an idle boot's).
+# --stats counts exits, kicks and interrupts: host -> guest those of a run
+# that stops there (only=in) less an idle boot's, guest -> host those of
+# the whole run less that one's.
 head -c "$BYTES" /dev/urandom > "$P/rand"
 rand_sum=$(sha256sum < "$P/rand" | cut -d' ' -f1)
 pvmm idle --stats --cmdline "$PCMD step=idle" --port "name=e2e.bench,socket=$P/bench.sock"
 pwait idle
-# both NAME SOCKET OUT BS: the host's side of one size of step=both.
+# both NAME SOCKET OUT BS [in]: the host's side of one size of step=both.
 both() {
     timeout 600 "$PORTHOST" send "$2" "$BYTES" "$4" reply < "$P/rand" > "$P/$1-$4.send" 2> "$P/$1-$4.send-rate"
     wait_line "$3" "both: $4 in"
+    [ "${5:-}" = in ] && return
     timeout 600 "$PORTHOST" recv "$2" "$BYTES" "$4" 2> "$P/$1-$4.recv-rate" | sha256sum | cut -d' ' -f1 > "$P/$1-$4.sum"
 }
+# delta A B COUNTER: A's counter less B's, per MiB.
+delta() { awk -v a="$(stat_of "$1" "$3")" -v b="$(stat_of "$2" "$3")" -v m="$MIB" 'BEGIN { printf "%.1f", (a - b) / m }'; }
 for bs in 4096 32768; do
+    pvmm "in-$bs" --stats --cmdline "$PCMD step=both bs=$bs mib=$MIB only=in" --port "name=e2e.bench,socket=$P/bench.sock"
+    both vmmin "$P/bench.sock" "$P/in-$bs.out" $bs in
+    pwait "in-$bs"
     pvmm "both-$bs" --stats --cmdline "$PCMD step=both bs=$bs mib=$MIB" --port "name=e2e.bench,socket=$P/bench.sock"
     both vmm "$P/bench.sock" "$P/both-$bs.out" $bs
     pwait "both-$bs"
@@ -175,10 +183,14 @@ for bs in 4096 32768; do
             && [ "$(cat "$P/both-$bs.out")" = "$(printf 'both: %s in\nboth: %s done' $bs $bs)" ]
     }
     pcheck "both-$bs" "ports: $MIB MiB host -> guest -> host in writes of $bs bytes, sha256-exact" both_ok
-    echo "bench: port, vmm (userspace), writes of $bs: host -> guest $(rate "$P/vmm-$bs.send-rate") MiB/s," \
-        "guest -> host $(rate "$P/vmm-$bs.recv-rate") MiB/s ($MIB MiB each); per MiB moved, less an idle boot:" \
-        "$(per_mib "both-$bs" exits $((2 * MIB))) exits, $(per_mib "both-$bs" "queue notifications" $((2 * MIB))) kicks," \
-        "$(per_mib "both-$bs" "used notifications" $((2 * MIB))) interrupts"
+    in_ok() { [ "$(cat "$P/in-$bs.rc")" = 0 ] && [ "$(cat "$P/in-$bs.out")" = "both: $bs in" ]; }
+    pcheck "in-$bs" "ports: ... and $MIB MiB host -> guest alone (for the counters)" in_ok
+    for dir in in out; do
+        if [ $dir = in ]; then a=in-$bs b=idle what="host -> guest" r=$(rate "$P/vmm-$bs.send-rate")
+        else a=both-$bs b=in-$bs what="guest -> host" r=$(rate "$P/vmm-$bs.recv-rate"); fi
+        echo "bench: port, vmm (userspace), $what, writes of $bs: $r MiB/s ($MIB MiB); per MiB:" \
+            "$(delta $a $b exits) exits, $(delta $a $b "queue notifications") kicks, $(delta $a $b "used notifications") interrupts"
+    done
 done
 
 # hvc0 in the same run, for the comparison: 16 MiB written to it in
