@@ -15,8 +15,10 @@
 # (vmm/examples/echo_latency.rs, built), QEMU (a
 # qemu-system-x86_64 to run the same Linux guest on, side by side),
 # EXT4_IMAGE (a gzipped 64 MiB ext4 image for /dev/ram0: the storage tests);
+# E2FSCK and DEBUGFS (e2fsprogs' binaries, for the disk tests' images);
 # E2E_ONLY=linux runs the Linux-guest part alone (for work on it),
-# E2E_ONLY=storage vhost-abi and the storage tests alone, E2E_ONLY=stall the
+# E2E_ONLY=storage vhost-abi and the storage tests alone, E2E_ONLY=disk the
+# disk tests (vmm --disk) and their benchmark alone, E2E_ONLY=stall the
 # nested-stall experiment instead (below). Prints
 # TAP-like lines, "bench:" lines and a closing "e2e: N passed, M failed". The runner checks the kernel log (the
 # serial console) for BUG, Oops and WARNING lines.
@@ -272,6 +274,273 @@ $TAIL"
     umount "$STORE"
 }
 
+# Disks (vmm --disk, virtio-blk): the Linux guest (LINUX_KERNEL; its /init,
+# e2e/guest-init, does what `e2e=disk step=...` says and prints what it finds
+# on hvc0) on raw images in this VM's RAM. Each run in userspace and vhost
+# mode (the console in the kernel, the disk in vmm) and with both engines:
+#   write    /dev/vda and a read-only /dev/vdb with their sizes and serials
+#            (GET_ID); a write to vdb fails and its image is unchanged; ext4
+#            on vda (EXT4_IMAGE, made by mkfs.ext4 on the host): files
+#            written, synced, unmounted; e2fsck -fn on the image is clean
+#   verify   a second vmm run on the same image: the same files
+#   durable  a file written and synced, a marker on hvc0, vmm killed with
+#            SIGKILL at the marker: the image holds the file, fsck clean
+#   raw      64 MiB written to /dev/vda (O_DIRECT) and read back: sha256,
+#            in the guest and of the image
+# Every run here keeps this shell, vmm and its io_uring workers on one CPU
+# (the nested fault, see the Linux section below). E2FSCK and DEBUGFS are
+# e2fsprogs' binaries (run.sh carries them in).
+DCMD="console=ttyS0 reboot=k panic=1 pci=off tsc=reliable tsc_early_khz=2000000 quiet e2e=disk"
+# disk_run NAME VMM-ARGS...: the Linux guest on vmm with 256 MiB of RAM;
+# $T/NAME.out (hvc0, its CRs dropped), .err, .rc
+disk_run() {
+    name=$1
+    shift
+    timeout 600 "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 "$@" \
+        < /dev/null > "$T/$name.raw" 2> "$T/$name.err"
+    echo $? > "$T/$name.rc"
+    tr -d '\r' < "$T/$name.raw" > "$T/$name.out"
+    rm -f "$T/$name.raw"
+}
+# disk_expect NAME DESCRIPTION: exit status 0, and hvc0 exactly $T/NAME.want.
+disk_expect() {
+    if [ "$(cat "$T/$1.rc")" = 0 ] && cmp -s "$T/$1.out" "$T/$1.want"; then ok "$2"; else
+        not_ok "$2 (exit $(cat "$T/$1.rc"))" "$T/$1.out" "$T/$1.want" "$T/$1.err"; fi
+}
+# fsck_clean IMAGE NAME: e2fsck -fn finds nothing: exit 0, and its output
+# is its five passes between its version line and its summary.
+FSCK_PASSES='Pass 1: Checking inodes, blocks, and sizes
+Pass 2: Checking directory structure
+Pass 3: Checking directory connectivity
+Pass 4: Checking reference counts
+Pass 5: Checking group summary information'
+fsck_clean() {
+    "$E2FSCK" -fn "$1" > "$T/$2.fsck" 2>&1
+    rc=$?
+    [ $rc = 0 ] && [ "$(sed '1d;$d' "$T/$2.fsck")" = "$FSCK_PASSES" ] \
+        && sed -n '$p' "$T/$2.fsck" | grep -q "^$1: [0-9]*/[0-9]* files "
+}
+
+disk_checks() {
+    if [ -z "${E2FSCK:-}" ] || [ -z "${DEBUGFS:-}" ] || [ -z "${EXT4_IMAGE:-}" ]; then
+        not_ok "$1: disk: E2FSCK, DEBUGFS and EXT4_IMAGE are set (the disk tests need them)"
+        return
+    fi
+    d="$1: disk"
+    taskset -p -c 0 $$ > /dev/null
+    # The oracles, made here: the files the guest writes, a read-only image
+    # of random bytes, the raw pattern's sum (DD_SHA256, from run.sh).
+    rm -rf "$T/dk"
+    mkdir -p "$T/dk/e2e/dir"
+    yes abcdefghijklmno | head -c 4194304 > "$T/dk/e2e/big"
+    echo "hello, disk" > "$T/dk/e2e/small"
+    for i in $(seq 100); do echo "file $i" > "$T/dk/e2e/dir/f$i"; done
+    (cd "$T/dk/e2e" && sha256sum big small && echo "$(ls dir | wc -l) files in dir, $(cat dir/f* | sha256sum)") > "$T/dk/sums"
+    durable_sum=$(yes durable | head -c 1048576 | sha256sum | cut -d' ' -f1)
+    big_sum=$(sha256sum < "$T/dk/e2e/big" | cut -d' ' -f1)
+    rm -rf "$T/dk/e2e"
+    ro=$T/dk/ro.img
+    head -c 4194304 /dev/urandom > "$ro"
+    ro_sum=$(sha256sum < "$ro" | cut -d' ' -f1)
+    img=$T/dk/disk.img
+
+    for m in user vhost; do
+        flag=""
+        [ $m = vhost ] && flag=--vhost
+        for e in io_uring sync; do
+            w="$d, $m, engine=$e"
+            n=disk-$m-$e
+            gunzip -c "$EXT4_IMAGE" > "$img"
+            sectors=$(($(wc -c < "$img") / 512))
+
+            disk_run "$n-write" $flag --disk "$img,serial=e2e-vda,engine=$e" \
+                --disk "$ro,readonly=on,serial=e2e-vdb,engine=$e" --cmdline "$DCMD step=write"
+            {
+                echo "vda: $sectors sectors, ro 0, serial e2e-vda"
+                echo "vdb: 8192 sectors, ro 1, serial e2e-vdb"
+                echo "vdb: write refused: dd: error writing '/dev/vdb': Operation not permitted"
+                echo "vdb: $ro_sum  -"
+                echo "vda: ext4 mounted"
+                echo "vda: synced"
+                cat "$T/dk/sums"
+                echo "vda: unmounted"
+            } > "$T/$n-write.want"
+            disk_expect "$n-write" "$w: the guest sees vda and a read-only vdb (sizes, serials); a write to vdb fails; ext4 on vda: files written, synced, unmounted"
+            check "$w: the read-only image is unchanged (sha256)" [ "$(sha256sum < "$ro" | cut -d' ' -f1)" = "$ro_sum" ]
+            if fsck_clean "$img" "$n-write"; then ok "$w: e2fsck -fn on the image is clean"; else
+                not_ok "$w: e2fsck -fn on the image is clean (exit $rc)" "$T/$n-write.fsck"; fi
+
+            disk_run "$n-verify" $flag --disk "$img,engine=$e" --cmdline "$DCMD step=verify"
+            { echo "vda: ext4 mounted"; cat "$T/dk/sums"; echo "vda: unmounted"; } > "$T/$n-verify.want"
+            disk_expect "$n-verify" "$w: after a reboot (a second vmm run on the image) the files are the same"
+
+            # Durability: killed at the marker, after the guest's sync.
+            : > "$T/$n-durable.raw"
+            "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 --disk "$img,engine=$e" \
+                --cmdline "$DCMD step=durable" < /dev/null > "$T/$n-durable.raw" 2> "$T/$n-durable.err" &
+            pid=$!
+            i=0
+            while ! grep -q 'e2e-durable: synced' "$T/$n-durable.raw" && [ $i -lt 3000 ] && kill -0 $pid 2> /dev/null; do
+                sleep 0.1
+                i=$((i + 1))
+            done
+            # Meanwhile the image is locked: a second vmm may not open it,
+            # writable or read-only (its file system is mounted in the guest).
+            for how in "" ",readonly=on"; do
+                "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --disk "$img$how" < /dev/null > /dev/null 2> "$T/$n-lock.err"
+                rc=$?
+                printf 'vmm: error: --disk %s: in use by another process (it holds a lock on the image)\n' "$img" > "$T/$n-lock.want"
+                if [ $rc = 1 ] && cmp -s "$T/$n-lock.err" "$T/$n-lock.want"; then
+                    ok "$w: a second vmm given the image in use (--disk IMG$how) refuses it, exit 1"
+                else
+                    not_ok "$w: a second vmm given the image in use (--disk IMG$how) refuses it, exit 1 (exit $rc)" "$T/$n-lock.err" "$T/$n-lock.want"
+                fi
+            done
+            kill -9 $pid 2> /dev/null
+            wait $pid
+            echo $? > "$T/$n-durable.rc"
+            tr -d '\r' < "$T/$n-durable.raw" > "$T/$n-durable.out"
+            printf 'vda: ext4 mounted\ne2e-durable: synced\n' > "$T/$n-durable.want"
+            killed_ok() { [ "$(cat "$T/$n-durable.rc")" = 137 ] && cmp -s "$T/$n-durable.out" "$T/$n-durable.want"; }
+            if killed_ok; then ok "$w: the guest wrote a file, synced, said so; vmm killed (SIGKILL) at its marker"; else
+                not_ok "$w: the guest wrote a file, synced, said so; vmm killed (SIGKILL) at its marker (exit $(cat "$T/$n-durable.rc"))" \
+                    "$T/$n-durable.out" "$T/$n-durable.err"; fi
+            # The journal the guest committed, replayed by e2fsck; besides
+            # that, e2fsck may only set the superblock's free block and inode
+            # counts (ext4 keeps them in memory and writes them at unmount);
+            # then e2fsck -fn finds nothing.
+            "$E2FSCK" -fy "$img" > "$T/$n-durable.replay" 2>&1
+            rc=$?
+            replay_ok() {
+                [ $rc = 1 ] && [ "$(sed -n 2p "$T/$n-durable.replay")" = "$img: recovering journal" ] \
+                    && [ "$(sed '1,2d;$d' "$T/$n-durable.replay" | grep -v '^Pass [1-5]: ' | grep -v '^Fix? yes$' | grep -v '^$' \
+                        | grep -v '^Free \(blocks\|inodes\) count wrong ([0-9]*, counted=[0-9]*)\.$')" = "$img: ***** FILE SYSTEM WAS MODIFIED *****" ]
+            }
+            if replay_ok; then ok "$w: ... e2fsck replays the journal, and fixes no more than the free counts"; else
+                not_ok "$w: ... e2fsck replays the journal, and fixes no more than the free counts (exit $rc)" "$T/$n-durable.replay"; fi
+            if fsck_clean "$img" "$n-durable"; then ok "$w: ... the image is clean after its journal's replay (e2fsck -fn)"; else
+                not_ok "$w: ... the image is clean after its journal's replay (e2fsck -fn, exit $rc)" "$T/$n-durable.replay" "$T/$n-durable.fsck"; fi
+            got=$("$DEBUGFS" -R "cat /e2e/durable" "$img" 2> /dev/null | sha256sum | cut -d' ' -f1)
+            got_big=$("$DEBUGFS" -R "cat /e2e/big" "$img" 2> /dev/null | sha256sum | cut -d' ' -f1)
+            check "$w: ... and holds the synced file, byte-exact, and the earlier ones" [ "$got" = "$durable_sum" -a "$got_big" = "$big_sum" ]
+
+            disk_run "$n-raw" $flag --disk "$img,engine=$e" --cmdline "$DCMD step=raw mib=64"
+            printf 'vda: wrote 64 MiB\nvda: read back %s  -\n' "${DD_SHA256:?}" > "$T/$n-raw.want"
+            disk_expect "$n-raw" "$w: 64 MiB written raw to /dev/vda (O_DIRECT) read back the same (sha256)"
+            check "$w: ... and the image holds them (sha256)" [ "$(sha256sum < "$img" | cut -d' ' -f1)" = "$DD_SHA256" ]
+            rm -f "$img"
+        done
+    done
+    # A block device as the image, opened O_DIRECT (direct=on): the test
+    # kernel's 64 MiB RAM disk, filled raw by the guest.
+    if [ -b /dev/ram0 ]; then
+        for e in io_uring sync; do
+            w="$d, /dev/ram0 as the image, direct=on, engine=$e"
+            n=disk-ram0-$e
+            dd if=/dev/zero of=/dev/ram0 bs=1M count=64 2> /dev/null
+            disk_run "$n" --disk "/dev/ram0,direct=on,engine=$e" --cmdline "$DCMD step=raw mib=64"
+            printf 'vda: wrote 64 MiB\nvda: read back %s  -\n' "$DD_SHA256" > "$T/$n.want"
+            disk_expect "$n" "$w: 64 MiB written raw to /dev/vda read back the same (sha256)"
+            check "$w: ... and /dev/ram0 holds them (sha256)" [ "$(sha256sum < /dev/ram0 | cut -d' ' -f1)" = "$DD_SHA256" ]
+        done
+    fi
+    # DISCARD and WRITE_ZEROES on an image on ext4 (the RAM disk again),
+    # which has fallocate's PUNCH_HOLE and ZERO_RANGE: 4 MiB of the pattern,
+    # the first MiB discarded (a hole in the image), the third zeroed.
+    if [ -b /dev/ram0 ]; then
+        gunzip -c "$EXT4_IMAGE" > /dev/ram0
+        mkdir -p /mnt/dk
+        mount -t ext4 /dev/ram0 /mnt/dk
+        zero=$(head -c 1048576 /dev/zero | sha256sum)
+        pat=$(yes abcdefghijklmno | head -c 1048576 | sha256sum)
+        four=$({ head -c 1048576 /dev/zero; yes abcdefghijklmno | head -c 1048576; head -c 1048576 /dev/zero
+            yes abcdefghijklmno | head -c 1048576; } | sha256sum | cut -d' ' -f1)
+        for e in io_uring sync; do
+            w="$d, an image on ext4, engine=$e"
+            n=disk-trim-$e
+            timg=/mnt/dk/trim.img
+            rm -f "$timg"
+            truncate -s 8M "$timg"
+            disk_run "$n" --disk "$timg,engine=$e" --cmdline "$DCMD step=trim"
+            printf 'vda: wrote 4 MiB\nvda: discarded 1 MiB at 0\nvda: zeroed 1 MiB at 2 MiB\nvda: MiB 0: %s\nvda: MiB 1: %s\nvda: MiB 2: %s\nvda: MiB 3: %s\n' \
+                "$zero" "$pat" "$zero" "$pat" > "$T/$n.want"
+            disk_expect "$n" "$w: DISCARD and WRITE_ZEROES: the guest reads zeros there, the pattern elsewhere"
+            check "$w: ... the image has the same 4 MiB (sha256)" [ "$(head -c 4194304 "$timg" | sha256sum | cut -d' ' -f1)" = "$four" ]
+            blocks=$(stat -c %b "$timg")
+            check "$w: ... and the discarded MiB is a hole: 3 MiB allocated ($blocks blocks of 512)" [ "$blocks" = 6144 ]
+            rm -f "$timg"
+        done
+        umount /mnt/dk
+        # The same on an image in this VM's RAM (ramfs: no fallocate), for
+        # the record.
+        timg=$T/dk/trim.img
+        truncate -s 8M "$timg"
+        disk_run disk-trim-ramfs --disk "$timg" --cmdline "$DCMD step=trim"
+        sed "s/^/# disk on ramfs (no fallocate): exit $(cat "$T/disk-trim-ramfs.rc"): /" "$T/disk-trim-ramfs.out"
+        grep -i 'error\|blk_update\|vmm:' "$T/disk-trim-ramfs.err" | sed 's/^/# disk on ramfs: stderr: /'
+        rm -f "$timg"
+    fi
+    taskset -p -c "$(cat /sys/devices/system/cpu/online)" $$ > /dev/null
+}
+
+# The disk benchmark (e2e/diskbench.c in the guest, O_DIRECT on /dev/vda):
+# 1 MiB sequential write and read over 64 MiB, 4 KiB random reads at queue
+# depth 1 and 16 and writes at 16, 3 s each; on vmm with each engine and on
+# QEMU microvm (aio=io_uring) with the same image file, kernel and initramfs.
+# Per request: vmm's exits, kicks and interrupts over the run, less those of
+# a run that boots and reboots without the benchmark, over the requests vmm
+# counted (--stats). Figures, not assertions.
+bench_done() { [ "$(cat "$T/$1.rc")" = 0 ] && grep -qx 'diskbench: done' "$T/$1.out"; }
+disk_bench() {
+    taskset -p -c 0 $$ > /dev/null
+    bimg=$T/dk/bench.img
+    rm -f "$bimg"
+    truncate -s 64M "$bimg"
+    disk_run bench-idle --disk "$bimg" --stats --cmdline "$DCMD step=idle"
+    printf 'vda: 131072 sectors\n' > "$T/bench-idle.want"
+    disk_expect bench-idle "disk bench: the baseline run boots, sees vda, reboots"
+    # delta NAME COUNTER: a --stats counter of NAME less the baseline's.
+    delta() { awk -v a="$(stat_value "$1" "$2")" -v b="$(stat_value bench-idle "$2")" 'BEGIN { print a - b }'; }
+    per() { awk -v n="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.2f", n / r; else print "?" }'; }
+    for e in io_uring sync; do
+        n=bench-$e
+        disk_run "$n" --disk "$bimg,engine=$e" --stats --cmdline "$DCMD step=bench mib=64 secs=3"
+        check "disk bench, engine=$e: runs to its end, exit 0" bench_done "$n"
+        sed -n "s/^diskbench: \(.*:.*\)/bench: disk, vmm engine=$e: \1/p" "$T/$n.out"
+        reqs=$(sed -n 's/.*, \([0-9]*\) requests$/\1/p' "$T/$n.out" | awk '{ s += $1 } END { print s + 0 }')
+        dreq=$(delta "$n" "disk requests")
+        echo "bench: disk, vmm engine=$e: per request (this run less one without the benchmark: $dreq requests by vmm's" \
+            "count, $reqs by the guest's): $(per "$(delta "$n" exits)" "$dreq") userspace exits," \
+            "$(per "$(delta "$n" "ioeventfd notifications")" "$dreq") kicks (ioeventfd), $(per "$(delta "$n" "used notifications")" "$dreq") interrupts;" \
+            "$(grep '^exits:' "$T/$n.err")"
+    done
+    if [ -n "${QEMU:-}" ] && [ -x "$QEMU" ]; then
+        timeout 600 "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config \
+            -display none -no-reboot -serial "file:$T/bench-qemu.err" \
+            -chardev stdio,id=hvc,signal=off -device virtio-serial-device -device virtconsole,chardev=hvc \
+            -drive "if=none,id=d,file=$bimg,format=raw,aio=io_uring" -device virtio-blk-device,drive=d \
+            -kernel "$LINUX_KERNEL" -initrd "$LINUX_INITRD" \
+            -append "$(echo "$DCMD" | sed 's/reboot=k/reboot=t/') step=bench mib=64 secs=3" \
+            < /dev/null > "$T/bench-qemu.raw"
+        echo $? > "$T/bench-qemu.rc"
+        tr -d '\r' < "$T/bench-qemu.raw" > "$T/bench-qemu.out"
+        check "disk bench on QEMU microvm (aio=io_uring): runs to its end, exit 0" bench_done bench-qemu
+        sed -n 's/^diskbench: \(.*:.*\)/bench: disk, QEMU microvm aio=io_uring: \1/p' "$T/bench-qemu.out"
+        # vmm against QEMU, phase by phase (targets: IOPS and MiB/s at
+        # least QEMU's, QD1 latency no worse).
+        for e in io_uring sync; do
+            for p in "seqwrite 1M" "seqread 1M" "randread 4K QD1" "randread 4K QD16" "randwrite 4K QD16"; do
+                a=$(sed -n "s/^diskbench: $p: .* = \([0-9.]*\) \(MiB\/s\|IOPS\).*/\1/p" "$T/bench-$e.out")
+                b=$(sed -n "s/^diskbench: $p: .* = \([0-9.]*\) \(MiB\/s\|IOPS\).*/\1/p" "$T/bench-qemu.out")
+                printf '%s %s|' "$p" "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b; else print "?" }')"
+            done | sed "s/|$//; s/|/, /g; s/^/bench: disk, vmm engine=$e \/ QEMU microvm: /"
+            echo
+        done
+    fi
+    rm -f "$bimg"
+    taskset -p -c "$(cat /sys/devices/system/cpu/online)" $$ > /dev/null
+}
+
 if [ "${E2E_ONLY:-}" = stall ]; then
     # The nested stall, caught in the act: a Linux guest streams 16 MiB to
     # hvc0 in vhost mode, vmm on CPU 0 and the reader of its stdout free to
@@ -318,7 +587,7 @@ if [ "${E2E_ONLY:-}" = stall ]; then
         echo "stall: run $i: $(wc -c < "$T/stall.out") bytes; $(tail -1 "$T/stall.err")"
     done
     echo "stall: $stalls of $i runs stalled"
-elif [ "${E2E_ONLY:-}" = linux ] || [ "${E2E_ONLY:-}" = ports ]; then
+elif [ "${E2E_ONLY:-}" = linux ] || [ "${E2E_ONLY:-}" = disk ] || [ "${E2E_ONLY:-}" = ports ]; then
     :
 elif [ "${E2E_ONLY:-}" = storage ]; then
     [ "$mode" != module ] || check "module: insmod (storage)" insmod "$MODULE_KO"
@@ -647,7 +916,8 @@ fi
 
 # A Linux guest on vmm (userspace mode): the same 6.12 kernel with a busybox
 # initramfs whose /init (e2e/guest-init) does what `e2e=` says on hvc0.
-if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" != storage ] && [ "${E2E_ONLY:-}" != ports ] \
+if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" != storage ] && [ "${E2E_ONLY:-}" != disk ] \
+    && [ "${E2E_ONLY:-}" != ports ] \
     && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
     # A reliable TSC of a known rate: QEMU microvm's guest hangs calibrating
     # it otherwise (no HPET or PM timer); the same line for both.
@@ -948,6 +1218,21 @@ if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" !=
         rm -f "$T/qstream.out"
         check "QEMU microvm: stream.elf's 64 MiB arrive byte-exact (sha256)" [ "$sum" = "${STREAM_SHA256:?}" ]
         echo "bench: stream guest on QEMU microvm (polled): 64 MiB within $(seconds qstream 1 2) s of QEMU's start"
+    fi
+fi
+
+# The disks, and their benchmark against QEMU microvm.
+if { [ -z "${E2E_ONLY:-}" ] || [ "${E2E_ONLY:-}" = disk ]; } && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    [ "$mode" != module ] || check "module: insmod (disk)" insmod "$MODULE_KO"
+    disk_checks "$mode"
+    [ "$mode" != module ] || check "module: rmmod after the disk tests" rmmod vhost_console
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    # By this VM's clock, which runs ahead of the host's under TCG here.
+    echo "e2e: the disk tests took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"
+    if [ "$mode" = builtin ]; then
+        disk_bench
+        echo "e2e: the disk benchmark took $(awk -v a="$t1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"
     fi
 fi
 

@@ -10,11 +10,16 @@
 #   E2E_VARIANTS=builtin e2e/run.sh    only some of the kernels (builtin module debug)
 #   E2E_ONLY=linux e2e/run.sh          only the Linux-guest tests (in-vm.sh)
 #   E2E_ONLY=storage e2e/run.sh        only vhost-abi and the storage tests
+#   E2E_ONLY=disk e2e/run.sh           only the disk tests (vmm --disk) and their benchmark
+#   BUILD_DIR=DIR e2e/run.sh           the kernels' source and build trees in DIR
+#                                      (kernel/build.sh's; default build/)
 set -euo pipefail
 variants=${E2E_VARIANTS:-builtin module debug}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$repo/build
+export BUILD_DIR=${BUILD_DIR:-$build}
+kbuild=$BUILD_DIR
 cd "$repo"
 
 "$repo/kernel/setup.sh"
@@ -25,7 +30,7 @@ for variant in $(echo builtin $variants | tr ' ' '\n' | awk '!seen[$0]++'); do
 done
 if [[ " $variants " == *" module "* ]]; then
     echo "e2e: building kmod/ out of tree"
-    PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$build/kernel-module" \
+    PATH=$HOME/.cargo/bin:$PATH make -s -C "$repo/kmod" KDIR="$kbuild/kernel-module" \
         RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc \
         BINDGEN="$(PATH=$HOME/.cargo/bin:$PATH command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib
 fi
@@ -47,6 +52,10 @@ cp e2e/guest-init "$guest_root/init"
 cp e2e/guest-ports "$guest_root/bin/guest-ports"
 chmod +x "$guest_root/init"
 mknod "$guest_root/dev/console" c 5 1
+# The disk benchmark and the discard/zero-out tool the guest runs (in-vm.sh's
+# disk section), static.
+gcc -O2 -Wall -static -pthread -o "$guest_root/bin/diskbench" e2e/diskbench.c
+gcc -O2 -Wall -static -o "$guest_root/bin/blkop" e2e/blkop.c
 (cd "$guest_root" && find . | cpio -o -H newc --quiet | gzip -1) > "$build/linux-guest.gz"
 
 # The file system of in-vm.sh's storage tests: ext4 (busybox has no
@@ -68,6 +77,12 @@ make_initramfs() {
     cp target/release/examples/vhost_abi "$root/bin/vhost-abi"
     cp target/release/examples/echo_latency "$root/bin/echo-latency"
     local bins="target/release/vmm target/release/examples/vhost_abi target/release/examples/echo_latency"
+    # e2fsprogs' checker and debugfs, for the images of the disk tests.
+    mkdir -p "$root/sbin"
+    for bin in /usr/sbin/e2fsck /usr/sbin/debugfs; do
+        cp "$bin" "$root/sbin/"
+        bins="$bins $bin"
+    done
     # QEMU microvm, for the side-by-side benchmark: the host's QEMU with its
     # libraries, the microvm BIOS and the option ROMs that load a kernel.
     if [ "$1" = builtin ]; then
@@ -83,9 +98,10 @@ make_initramfs() {
     done
     cp target/guests/*.elf "$root/guests/"
     # The Linux guest (the built-in kernel: it has virtio-mmio and the
-    # console): all its tests in the builtin VM, a kill test in the module one.
-    if [ "$1" != debug ] && [ -f "$build/kernel-builtin/arch/x86/boot/bzImage" ]; then
-        cp "$build/kernel-builtin/arch/x86/boot/bzImage" "$root/linux/bzImage"
+    # console): all its tests in the builtin VM, a kill test in the module
+    # one, the disk tests (in-vm.sh) in all three.
+    if [ -f "$kbuild/kernel-builtin/arch/x86/boot/bzImage" ]; then
+        cp "$kbuild/kernel-builtin/arch/x86/boot/bzImage" "$root/linux/bzImage"
         cp "$build/linux-guest.gz" "$root/linux/initramfs.gz"
     fi
     cp e2e/in-vm.sh "$root/e2e/"
@@ -105,7 +121,7 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
 VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi ECHO_LATENCY=/bin/echo-latency GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
     LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 E2E_ONLY=${E2E_ONLY:-} \
-    EXT4_IMAGE=/ext4.img.gz \
+    EXT4_IMAGE=/ext4.img.gz E2FSCK=/sbin/e2fsck DEBUGFS=/sbin/debugfs \
     sh /e2e/in-vm.sh $1
 echo "e2e: in-vm.sh exited \$?"
 reboot -f
@@ -120,7 +136,7 @@ INIT
 boot() {
     timeout 1800 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 1024 \
         -nographic -no-reboot -monitor none -serial stdio \
-        -kernel "$build/kernel-$1/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
+        -kernel "$kbuild/kernel-$1/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
         -append "console=ttyS0 panic=-1 oops=panic tsc=reliable tsc_early_khz=2000000" \
         < /dev/null 2>&1 | tr -d '\r' > "$2" || true
 }

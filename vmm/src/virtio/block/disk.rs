@@ -138,11 +138,17 @@ pub fn open(config: &DiskConfig) -> Result<Image, String> {
     // SAFETY: flock on a descriptor the File owns.
     if unsafe { libc::flock(file.as_raw_fd(), lock | libc::LOCK_NB) } != 0 {
         let e = std::io::Error::last_os_error();
-        return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            format!("--disk {name}: in use by another process (it holds a lock on the image)")
-        } else {
-            format!("--disk {name}: cannot lock the image: {e}")
-        });
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => {
+                return Err(format!("--disk {name}: in use by another process (it holds a lock on the image)"))
+            }
+            // A kernel without file locking, or a file system without
+            // (some NFS): run unlocked and say so, as QEMU's locking=auto.
+            Some(libc::ENOSYS) | Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) => {
+                crate::log::line(format_args!("vmm: warning: --disk {name}: not locked against another writer ({e})"))
+            }
+            _ => return Err(format!("--disk {name}: cannot lock the image: {e}")),
+        }
     }
     Ok(Image { file, size })
 }

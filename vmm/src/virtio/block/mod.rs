@@ -120,6 +120,8 @@ pub struct Block {
     errors: u64,
     /// The file system has FALLOC_FL_ZERO_RANGE, as far as we know.
     zero_range: bool,
+    /// The file system has FALLOC_FL_PUNCH_HOLE, as far as we know.
+    punch_hole: bool,
 }
 
 impl Block {
@@ -160,6 +162,7 @@ impl Block {
             requests: 0,
             errors: 0,
             zero_range: true,
+            punch_hole: true,
         })
     }
 
@@ -226,6 +229,13 @@ impl Block {
         for c in std::mem::take(&mut self.completions) {
             let head = c.token as u16;
             let Some(req) = self.in_flight.get_mut(&head) else { continue };
+            if c.result == -i64::from(libc::EOPNOTSUPP) && req.what == "discard" {
+                // A discard is a hint (§5.2.6.2; QEMU answers OK too): a file
+                // system that cannot punch holes (ramfs) ignores it, now and
+                // for every later request.
+                self.punch_hole = false;
+                req.expect = c.result;
+            }
             if c.result == -i64::from(libc::EOPNOTSUPP) {
                 if let Some((offset, len)) = req.zero_range.take() {
                     // No ZERO_RANGE here (tmpfs): write the zeroes, now and
@@ -322,6 +332,10 @@ impl Block {
                 let (offset, len) = (sector_offset(sector), u64::from(sectors) << SECTOR_SHIFT);
                 let punch = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
                 let op = match req.kind {
+                    Kind::Discard if !self.punch_hole => {
+                        Self::finish(queue, mem, head, req.status, S_OK, 1)?;
+                        return Ok(true);
+                    }
                     Kind::Discard => Op::Fallocate { offset, len, mode: punch },
                     _ if unmap => Op::Fallocate { offset, len, mode: punch },
                     _ if self.zero_range => {
