@@ -587,7 +587,7 @@ if [ "${E2E_ONLY:-}" = stall ]; then
         echo "stall: run $i: $(wc -c < "$T/stall.out") bytes; $(tail -1 "$T/stall.err")"
     done
     echo "stall: $stalls of $i runs stalled"
-elif [ "${E2E_ONLY:-}" = linux ] || [ "${E2E_ONLY:-}" = disk ]; then
+elif [ "${E2E_ONLY:-}" = linux ] || [ "${E2E_ONLY:-}" = disk ] || [ "${E2E_ONLY:-}" = ports ]; then
     :
 elif [ "${E2E_ONLY:-}" = storage ]; then
     [ "$mode" != module ] || check "module: insmod (storage)" insmod "$MODULE_KO"
@@ -917,6 +917,7 @@ fi
 # A Linux guest on vmm (userspace mode): the same 6.12 kernel with a busybox
 # initramfs whose /init (e2e/guest-init) does what `e2e=` says on hvc0.
 if [ "$mode" = builtin ] && [ "${E2E_ONLY:-}" != stall ] && [ "${E2E_ONLY:-}" != storage ] && [ "${E2E_ONLY:-}" != disk ] \
+    && [ "${E2E_ONLY:-}" != ports ] \
     && [ -n "${LINUX_KERNEL:-}" ] && [ -f "$LINUX_KERNEL" ]; then
     # A reliable TSC of a known rate: QEMU microvm's guest hangs calibrating
     # it otherwise (no HPET or PM timer); the same line for both.
@@ -1233,6 +1234,11 @@ if { [ -z "${E2E_ONLY:-}" ] || [ "${E2E_ONLY:-}" = disk ]; } && [ -n "${LINUX_KE
         disk_bench
         echo "e2e: the disk benchmark took $(awk -v a="$t1" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"
     fi
+fi
+
+# The console's ports with a Linux guest (e2e/ports.sh): builtin kernel only.
+if [ "$mode" = builtin ] && { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ -f "${LINUX_KERNEL:-}" ]; then
+    . "$(dirname "$0")/ports.sh"
 fi
 
 echo "e2e: $passed passed, $failed failed"

@@ -49,6 +49,7 @@ rm -rf "$guest_root"
 mkdir -p "$guest_root"/{bin,dev,proc,sys}
 cp /bin/busybox "$guest_root/bin/busybox"
 cp e2e/guest-init "$guest_root/init"
+cp e2e/guest-ports "$guest_root/bin/guest-ports"
 chmod +x "$guest_root/init"
 mknod "$guest_root/dev/console" c 5 1
 # The disk benchmark and the discard/zero-out tool the guest runs (in-vm.sh's
@@ -105,6 +106,9 @@ make_initramfs() {
     fi
     cp e2e/in-vm.sh "$root/e2e/"
     cp "$build/ext4.img.gz" "$root/"
+    # The console ports' tests (in-vm.sh runs e2e/ports.sh) and their host side, static.
+    cp e2e/ports.sh "$root/e2e/"
+    gcc -O2 -Wall -static -o "$root/bin/porthost" e2e/porthost.c
     [ "$1" = module ] && cp kmod/vhost_console.ko "$root/"
     mknod "$root/dev/console" c 5 1
     cat > "$root/init" <<INIT

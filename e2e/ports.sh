@@ -1,0 +1,249 @@
+# The console's ports (vmm --port, VIRTIO_CONSOLE_F_MULTIPORT) with a Linux
+# guest, userspace mode: sourced by in-vm.sh in the builtin test VM (also
+# alone: `E2E_ONLY=ports e2e/run.sh`). The guest is the built-in test kernel
+# with e2e/guest-ports as what it does (`e2e=ports step=...`); the host side
+# of each socket port is e2e/porthost.c, a real client. Uses in-vm.sh's T,
+# VMM, LINUX_KERNEL, LINUX_INITRD, QEMU, ok, not_ok and check.
+#
+# Like in-vm.sh's Linux runs, everything runs on one CPU of the test VM
+# (vmm, porthost, QEMU): a wake-up from another CPU breaks a nested vCPU
+# under QEMU's TCG (docs/testing.md).
+P=$T/ports
+mkdir -p "$P"
+PORTHOST=${PORTHOST:-porthost}
+PCMD="console=ttyS0 reboot=k panic=1 pci=off tsc=reliable tsc_early_khz=2000000 quiet e2e=ports"
+MIB=${PORTS_MIB:-64}
+BYTES=$((MIB * 1048576))
+
+# pvmm NAME ARGS...: vmm boots the guest in the background with ARGS;
+# $P/NAME.out (hvc0), .err; its pid in $vpid. pwait NAME: its exit status
+# in $P/NAME.rc.
+pvmm() {
+    name=$1
+    shift
+    timeout 600 "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 "$@" < /dev/null \
+        > "$P/$name.out" 2> "$P/$name.err" &
+    vpid=$!
+}
+pwait() {
+    wait "$vpid"
+    echo $? > "$P/$1.rc"
+}
+# pcheck NAME DESCRIPTION TEST...: on failure, NAME's files are shown.
+pcheck() {
+    name=$1
+    desc=$2
+    shift 2
+    if "$@"; then ok "$desc"; else
+        not_ok "$desc (exit $(cat "$P/$name.rc" 2> /dev/null))" "$P/$name.out" "$P/$name.err" "$P/$name.host"
+    fi
+}
+# wait_line FILE LINE: until FILE has LINE (120 s at most).
+wait_line() {
+    i=0
+    while ! grep -qxF "$2" "$1" 2> /dev/null && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -qxF "$2" "$1"
+}
+# rate FILE: the MiB/s of porthost's report in FILE.
+rate() { sed -n 's/^porthost: [0-9]* bytes in [0-9.]* s (\([0-9.]*\) MiB\/s)$/\1/p' "$1"; }
+stat_of() { sed -n "s/^$2: \([0-9]*\).*/\1/p" "$P/$1.err"; }
+# per_mib NAME COUNTER MIB: NAME's counter less the idle run's, per MiB.
+per_mib() {
+    awk -v n="$(stat_of "$1" "$2")" -v b="$(stat_of idle "$2")" -v m="$3" 'BEGIN { printf "%.1f", (n - b) / m }'
+}
+
+taskset -p -c 0 $$ > /dev/null
+
+# In vhost mode ports are refused (the kernel module's multiport is a later
+# step): one line, exit 1, no socket made.
+"$VMM" --vhost --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --port "name=e2e.echo,socket=$P/vhost.sock" \
+    > "$P/vhost.out" 2> "$P/vhost.err"
+echo $? > "$P/vhost.rc"
+vhost_refused() {
+    [ "$(cat "$P/vhost.rc")" = 1 ] && [ ! -s "$P/vhost.out" ] && [ ! -e "$P/vhost.sock" ] \
+        && [ "$(cat "$P/vhost.err")" = "vmm: error: --port is not supported with --vhost yet" ]
+}
+pcheck vhost "ports: --vhost with --port is refused with one line, exit 1" vhost_refused
+
+# Names, a file port, and the socket port's round trips: 5000 bytes echoed
+# by the guest, the host closes (the guest's read returns 0), reconnects,
+# 300000 bytes; then 1 MiB sent and the host gone at once: the guest reads
+# all of it, then the end.
+head -c 5000 /dev/urandom > "$P/rt1"
+head -c 300000 /dev/urandom > "$P/rt2"
+head -c 1048576 /dev/urandom > "$P/rt3"
+pvmm basic --cmdline "$PCMD step=basic" --port "name=e2e.echo,socket=$P/echo.sock" \
+    --port "name=e2e.file,file=$P/file.out" --port name=e2e.pty,pty
+timeout 300 "$PORTHOST" rt "$P/echo.sock" "$P/rt1" > "$P/rt1.host" 2>&1
+echo $? >> "$P/rt1.host"
+# The guest's cat must see this connection end before the next begins.
+wait_line "$P/basic.out" "echo: round 1 ended: the host closed"
+timeout 300 "$PORTHOST" rt "$P/echo.sock" "$P/rt2" > "$P/rt2.host" 2>&1
+echo $? >> "$P/rt2.host"
+wait_line "$P/basic.out" "echo: round 2 ended: the host closed"
+timeout 300 "$PORTHOST" send "$P/echo.sock" 1048576 4096 close < "$P/rt3" > "$P/rt3.host" 2> /dev/null
+echo $? >> "$P/rt3.host"
+pwait basic
+cat "$P/rt1.host" "$P/rt2.host" "$P/rt3.host" > "$P/basic.host"
+printf 'round 1\nporthost: 5000 bytes back, byte-exact\n0\nround 2\nporthost: 300000 bytes back, byte-exact\n0\nround 3\n0\n' \
+    > "$P/basic.host-want"
+printf 'vport0p1: e2e.echo\nvport0p2: e2e.file\nvport0p3: e2e.pty\n' > "$P/names.want"
+printf 'echo: round 1 ended: the host closed\necho: round 2 ended: the host closed\n' > "$P/rounds.want"
+printf 'echo: round 3: 1048576 bytes, then the end\n' >> "$P/rounds.want"
+basic_ok() { [ "$(cat "$P/basic.rc")" = 0 ]; }
+pcheck basic "ports: the guest boots with three ports and ends cleanly" basic_ok
+pcheck basic "ports: /sys/class/virtio-ports/vport*/name shows the names given" \
+    sh -c "head -3 '$P/basic.out' | cmp -s - '$P/names.want'"
+pcheck basic "ports: the pty port's path on stderr" \
+    sh -c "[ \$(grep -c '^=== port 3 (e2e.pty): pty /dev/pts/[0-9]* ===\$' '$P/basic.err') = 1 ]"
+pcheck basic "ports: 5000 bytes, then 300000 after a reconnect, come back through a guest process byte-exact" \
+    cmp -s "$P/basic.host" "$P/basic.host-want"
+pcheck basic "ports: the host's close ends the guest's read (0) each time; 1 MiB sent just before a close all arrives" \
+    sh -c "tail -n +4 '$P/basic.out' | cmp -s - '$P/rounds.want'"
+printf '=== port 2 (e2e.file): guest opened ===\n=== port 2 (e2e.file): guest closed ===\n' > "$P/open.want"
+printf '=== port 1 (e2e.echo): guest opened ===\n=== port 1 (e2e.echo): guest closed ===\n' >> "$P/open.want"
+pcheck basic "ports: the guest's opens and closes on vmm's stderr, one line each" \
+    sh -c "grep '^=== port [0-9]* ([^)]*): guest ' '$P/basic.err' | cmp -s - '$P/open.want'"
+pcheck basic "ports: the file port holds the guest's line; the socket is gone after the run" \
+    sh -c "[ \"\$(cat '$P/file.out')\" = 'a line for the file port' ] && [ ! -e '$P/echo.sock' ]"
+
+# The console's size follows vmm's terminal (a pty of 100x40, then 120x50
+# and SIGWINCH): in the configuration space without ports, as RESIZE
+# messages with them.
+for how in config resize; do
+    flags=""
+    [ $how = resize ] && flags="--port name=e2e.echo,socket=$P/size.sock"
+    timeout 600 "$PORTHOST" pty 100 40 120 50 "size: " "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+        --mem 256 --cmdline "$PCMD step=size" $flags > "$P/size-$how.out" 2> "$P/size-$how.err"
+    echo $? > "$P/size-$how.rc"
+    printf 'size: 40 100\nsize: 50 120\n' > "$P/size.want"
+    size_ok() { [ "$(cat "$P/size-$how.rc")" = 0 ] && cmp -s "$P/size-$how.out" "$P/size.want"; }
+    pcheck "size-$how" "ports: stty size on hvc0 is the host terminal's, before and after a change ($how)" size_ok
+done
+
+# vmm killed (SIGKILL) while the guest streams to a socket port: the host
+# side sees the end at once, and what it got is the stream's start. The
+# socket stays behind (nothing removed it); the next run, on the same path,
+# replaces it.
+pvmm kill --cmdline "$PCMD step=flood" --port "name=e2e.bench,socket=$P/bench.sock"
+timeout 300 "$PORTHOST" recv "$P/bench.sock" 1073741824 65536 > "$P/kill.bytes" 2> "$P/kill.host" &
+hpid=$!
+i=0
+while [ "$(wc -c < "$P/kill.bytes")" -lt 8388608 ] && [ $i -lt 1200 ] && kill -0 $vpid 2> /dev/null; do
+    sleep 0.1
+    i=$((i + 1))
+done
+got=$(wc -c < "$P/kill.bytes")
+kill -9 $vpid
+pwait kill
+t0=$(cut -d' ' -f1 /proc/uptime)
+wait $hpid
+hrc=$?
+t1=$(cut -d' ' -f1 /proc/uptime)
+got=$(wc -c < "$P/kill.bytes")
+kill_ok() {
+    [ "$got" -ge 8388608 ] && [ $hrc = 1 ] \
+        && [ "$(cat "$P/kill.host")" = "porthost: end of file after $got of 1073741824 bytes" ] \
+        && awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 5) }' \
+        && yes abcdefghijklmno | head -c "$got" | cmp -s - "$P/kill.bytes" && [ -S "$P/bench.sock" ]
+}
+pcheck kill "ports: vmm killed mid-stream ($got bytes out): the host side's read ends within 5 s, the bytes the stream's start" kill_ok
+rm -f "$P/kill.bytes"
+
+# 64 MiB each way (MIB), random bytes: the host sends them in writes of
+# 4 KiB (then 32 KiB), the guest keeps them and sends them back in writes
+# of the same size; sha256 on the host. Each run also times both ways, and
+# --stats counts exits, kicks and interrupts: host -> guest those of a run
+# that stops there (only=in) less an idle boot's, guest -> host those of
+# the whole run less that one's.
+head -c "$BYTES" /dev/urandom > "$P/rand"
+rand_sum=$(sha256sum < "$P/rand" | cut -d' ' -f1)
+pvmm idle --stats --cmdline "$PCMD step=idle" --port "name=e2e.bench,socket=$P/bench.sock"
+pwait idle
+# both NAME SOCKET OUT BS [in]: the host's side of one size of step=both.
+both() {
+    timeout 600 "$PORTHOST" send "$2" "$BYTES" "$4" reply < "$P/rand" > "$P/$1-$4.send" 2> "$P/$1-$4.send-rate"
+    wait_line "$3" "both: $4 in"
+    [ "${5:-}" = in ] && return
+    timeout 600 "$PORTHOST" recv "$2" "$BYTES" "$4" 2> "$P/$1-$4.recv-rate" | sha256sum | cut -d' ' -f1 > "$P/$1-$4.sum"
+}
+# delta A B COUNTER: A's counter less B's, per MiB.
+delta() { awk -v a="$(stat_of "$1" "$3")" -v b="$(stat_of "$2" "$3")" -v m="$MIB" 'BEGIN { printf "%.1f", (a - b) / m }'; }
+for bs in 4096 32768; do
+    pvmm "in-$bs" --stats --cmdline "$PCMD step=both bs=$bs mib=$MIB only=in" --port "name=e2e.bench,socket=$P/bench.sock"
+    both vmmin "$P/bench.sock" "$P/in-$bs.out" $bs in
+    pwait "in-$bs"
+    pvmm "both-$bs" --stats --cmdline "$PCMD step=both bs=$bs mib=$MIB" --port "name=e2e.bench,socket=$P/bench.sock"
+    both vmm "$P/bench.sock" "$P/both-$bs.out" $bs
+    pwait "both-$bs"
+    cat "$P/vmm-$bs.send" "$P/vmm-$bs.send-rate" "$P/vmm-$bs.recv-rate" > "$P/both-$bs.host"
+    both_ok() {
+        [ "$(cat "$P/both-$bs.rc")" = 0 ] && [ "$(cat "$P/vmm-$bs.sum")" = "$rand_sum" ] \
+            && [ "$(cat "$P/vmm-$bs.send")" = "$(printf 'ready for %s\nreceived %s bytes' $bs "$BYTES")" ] \
+            && [ "$(cat "$P/both-$bs.out")" = "$(printf 'both: %s in\nboth: %s done' $bs $bs)" ]
+    }
+    pcheck "both-$bs" "ports: $MIB MiB host -> guest -> host in writes of $bs bytes, sha256-exact" both_ok
+    in_ok() { [ "$(cat "$P/in-$bs.rc")" = 0 ] && [ "$(cat "$P/in-$bs.out")" = "both: $bs in" ]; }
+    pcheck "in-$bs" "ports: ... and $MIB MiB host -> guest alone (for the counters)" in_ok
+    for dir in in out; do
+        if [ $dir = in ]; then a=in-$bs b=idle what="host -> guest" r=$(rate "$P/vmm-$bs.send-rate")
+        else a=both-$bs b=in-$bs what="guest -> host" r=$(rate "$P/vmm-$bs.recv-rate"); fi
+        echo "bench: port, vmm (userspace), $what, writes of $bs: $r MiB/s ($MIB MiB); per MiB:" \
+            "$(delta $a $b exits) exits, $(delta $a $b "queue notifications") kicks, $(delta $a $b "used notifications") interrupts"
+    done
+done
+
+# hvc0 in the same run, for the comparison: 16 MiB written to it in
+# writes of 4 KiB (hvc0 takes one buffer at a time: a few MiB/s).
+hvc_mib=16
+hvc_sum=$(yes abcdefghijklmno | head -c $((hvc_mib * 1048576)) | sha256sum | cut -d' ' -f1)
+{ timeout 600 "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 --stats \
+    --cmdline "$PCMD step=hvc bs=4096 mib=$hvc_mib" --port "name=e2e.bench,socket=$P/bench.sock" < /dev/null \
+    2> "$P/hvc.err"; echo $? > "$P/hvc.rc"; } \
+    | "$PORTHOST" recv - $((hvc_mib * 1048576)) 65536 2> "$P/hvc.host" | sha256sum | cut -d' ' -f1 > "$P/hvc.sum"
+hvc_ok() { [ "$(cat "$P/hvc.rc")" = 0 ] && [ "$(cat "$P/hvc.sum")" = "$hvc_sum" ]; }
+pcheck hvc "ports: $hvc_mib MiB on hvc0 beside a port, byte-exact" hvc_ok
+echo "bench: hvc0, vmm (userspace), writes of 4096: guest -> host $(rate "$P/hvc.host") MiB/s ($hvc_mib MiB);" \
+    "per MiB, less an idle boot: $(per_mib hvc exits $hvc_mib) exits, $(per_mib hvc "queue notifications" $hvc_mib) kicks," \
+    "$(per_mib hvc "used notifications" $hvc_mib) interrupts"
+for bs in 4096 32768; do
+    awk -v p="$(rate "$P/vmm-$bs.recv-rate")" -v h="$(rate "$P/hvc.host")" -v bs=$bs 'BEGIN {
+        if (p == "" || h == "") { print "bench: port / hvc0, writes of " bs ": no figure"; exit }
+        printf "bench: port / hvc0 guest -> host, writes of %s: %.1fx (target >= 10x)\n", bs, p / h }'
+done
+
+# QEMU microvm with the same guest: virtio-serial-device, a virtconsole on
+# stdio (hvc0) and a virtserialport on a socket chardev; one boot for both
+# sizes (QEMU's boot is slow here), on one CPU as vmm.
+if [ -n "${QEMU:-}" ] && [ -x "$QEMU" ]; then
+    rm -f "$P/qemu.sock"
+    taskset -c 0 timeout 900 "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 256 -smp 1 -nodefaults \
+        -no-user-config -display none -no-reboot -serial "file:$P/qemu.serial" \
+        -chardev stdio,id=hvc,signal=off -device virtio-serial-device -device virtconsole,chardev=hvc \
+        -chardev "socket,id=bench,path=$P/qemu.sock,server=on,wait=off" \
+        -device virtserialport,chardev=bench,name=e2e.bench \
+        -kernel "$LINUX_KERNEL" -initrd "$LINUX_INITRD" \
+        -append "$(echo "$PCMD" | sed 's/reboot=k/reboot=t/') step=both bs=4096x32768 mib=$MIB" \
+        < /dev/null > "$P/qemu.out" 2> "$P/qemu.err" &
+    vpid=$!
+    for bs in 4096 32768; do
+        both qemu "$P/qemu.sock" "$P/qemu.out" $bs
+    done
+    pwait qemu
+    for bs in 4096 32768; do
+        qemu_ok() { [ "$(cat "$P/qemu-$bs.sum")" = "$rand_sum" ] && grep -qxF "both: $bs done" "$P/qemu.out"; }
+        if qemu_ok; then
+            echo "bench: port, QEMU microvm (virtserialport, socket chardev), writes of $bs:" \
+                "host -> guest $(rate "$P/qemu-$bs.send-rate") MiB/s, guest -> host $(rate "$P/qemu-$bs.recv-rate") MiB/s ($MIB MiB each)"
+            awk -v v="$(rate "$P/vmm-$bs.send-rate")" -v q="$(rate "$P/qemu-$bs.send-rate")" \
+                -v v2="$(rate "$P/vmm-$bs.recv-rate")" -v q2="$(rate "$P/qemu-$bs.recv-rate")" -v bs=$bs 'BEGIN {
+                printf "bench: port, vmm / QEMU microvm, writes of %s: host -> guest %.2fx, guest -> host %.2fx\n", bs, v / q, v2 / q2 }'
+        else
+            echo "bench: port, QEMU microvm, writes of $bs: no figure (exit $(cat "$P/qemu.rc"), sha256 $(cat "$P/qemu-$bs.sum"));" \
+                "$(tail -3 "$P/qemu.err" "$P/qemu.serial" | tr '\n' ' ' | cut -c1-300)"
+        fi
+    done
+fi
+rm -f "$P/rand" "$P/rt1" "$P/rt2" "$P/rt3"
+
+taskset -p -c "$(cat /sys/devices/system/cpu/online)" $$ > /dev/null
