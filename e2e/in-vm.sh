@@ -1236,9 +1236,12 @@ if { [ -z "${E2E_ONLY:-}" ] || [ "${E2E_ONLY:-}" = disk ]; } && [ -n "${LINUX_KE
     fi
 fi
 
-# The console's ports with a Linux guest (e2e/ports.sh): builtin kernel only.
-if [ "$mode" = builtin ] && { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ -f "${LINUX_KERNEL:-}" ]; then
+# The console's ports with a Linux guest (e2e/ports.sh): both modes and the
+# benchmark in the builtin VM, vhost mode in the module and debug VMs.
+if { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ -f "${LINUX_KERNEL:-}" ]; then
+    t0=$(cut -d' ' -f1 /proc/uptime)
     . "$(dirname "$0")/ports.sh"
+    echo "e2e: the ports tests took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"
 fi
 
 echo "e2e: $passed passed, $failed failed"

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The console device on the vhost core (as vsock.c is vsock's): its one
-//! ioctl, which attaches the file transmitq's bytes go to or the file
-//! receiveq's bytes come from, and the two queues' processing: each chain
+//! ioctl, which attaches the file a transmitq's bytes go to or the file a
+//! receiveq's bytes come from, and the queues' processing: each chain
 //! validated whole, then its buffers written to the file, or read into,
 //! straight from the owner's memory, within a budget of chains and bytes per
 //! run. A file that can be polled is never waited on (the worker polls it
 //! instead); storage is waited on only for its disk. A file that fails
 //! stops the queue, as a driver error does: bytes that were not written are
 //! never used as if they had been.
-
+//!
+//! Queues are numbered as the driver numbers them (VirtIO 1.2 §5.3.2): port
+//! 0's receiveq and transmitq are 0 and 1, port p's 2p + 2 and 2p + 3, so a
+//! receiveq is even and a transmitq odd. 2 and 3, the control queues
+//! (MULTIPORT), stay with the owner, as vhost-net leaves its control queue
+//! to QEMU: no file is attached to them.
 use kernel::bindings;
 use kernel::error::{code::*, to_result};
 use kernel::prelude::*;
@@ -21,8 +26,9 @@ use crate::vhost::{errno, read, Device, VhostDev, Vq, NUM_QUEUES};
 use crate::vring::{Direction, QueueError, Region, Vring};
 use crate::worker::Worker;
 
-pub(crate) const RECEIVEQ: usize = 0;
-pub(crate) const TRANSMITQ: usize = 1;
+/// The control queues, which have no file here.
+const CONTROL_RECEIVEQ: usize = 2;
+const CONTROL_TRANSMITQ: usize = 3;
 /// Chains per worker run before others get the CPU (vhost-net's VHOST_NET_PKT_WEIGHT).
 const WEIGHT: usize = 256;
 /// Bytes per worker run (vhost-net's and vsock's VHOST_*_WEIGHT, 0x80000).
@@ -30,10 +36,29 @@ const BYTE_WEIGHT: usize = 0x80000;
 /// Chains gathered into one write to the file.
 const BATCH: usize = 16;
 
+fn is_transmitq(index: usize) -> bool {
+    index % 2 == 1
+}
+
+/// A queue in log lines: port 0's as before ports existed ("transmitq"),
+/// the others with their port ("port 3 receiveq").
+struct QueueName(usize);
+
+impl core::fmt::Display for QueueName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let queue = if is_transmitq(self.0) { "transmitq" } else { "receiveq" };
+        match self.0 {
+            0 | 1 => f.write_str(queue),
+            CONTROL_RECEIVEQ | CONTROL_TRANSMITQ => write!(f, "control {queue}"),
+            i => write!(f, "port {} {queue}", i / 2 - 1),
+        }
+    }
+}
+
 pub(crate) struct Console {
     /// Per queue, the backend file while the worker waits for it to become
-    /// ready (EPOLLOUT for transmitq; EPOLLIN, or EPOLLHUP for the end of a
-    /// pipe, for receiveq). Under that queue's mutex. Never storage.
+    /// ready (EPOLLOUT for a transmitq; EPOLLIN, or EPOLLHUP for the end of
+    /// a pipe, for a receiveq). Under that queue's mutex. Never storage.
     polls: [Poll; NUM_QUEUES],
 }
 
@@ -52,13 +77,24 @@ struct Backend {
     /// Anything else refuses to wait (FMODE_NOWAIT, checked on attach), and
     /// the worker polls it when it would have to.
     storage: bool,
+    /// A socket (a port's host side): its peer leaving is no failure of
+    /// the queue (see `Output::parked`, `Input::done`).
+    socket: bool,
 }
 
 impl Backend {
     fn new(file: FileRef) -> Self {
         // SAFETY: the file is referenced.
-        let storage = unsafe { sys::vhost_console_is_storage(file.as_ptr()) };
-        Backend { file, storage }
+        let (storage, socket) =
+            unsafe { (sys::vhost_console_is_storage(file.as_ptr()), sys::vhost_console_is_socket(file.as_ptr())) };
+        Backend { file, storage, socket }
+    }
+
+    /// Whether a read or write that returned `n` says the socket's peer is
+    /// gone (EPIPE, ECONNRESET): the owner sees the hang-up too, and
+    /// attaches the next peer's socket.
+    fn peer_gone(&self, n: isize) -> bool {
+        self.socket && (n == -(bindings::EPIPE as isize) || n == -(bindings::ECONNRESET as isize))
     }
 }
 
@@ -81,6 +117,11 @@ unsafe impl Send for Input {}
 struct Output {
     backend: Backend,
     batch: Batch,
+    /// The socket's peer left: the batch waits, unwritten and unused, for
+    /// the owner to attach another file (which writes it whole) or none
+    /// (which gives it back to the ring). The driver's bytes are neither
+    /// lost nor used as if they had been sent.
+    parked: bool,
 }
 
 /// Chains taken from the ring, to be written and then used, in order. A batch
@@ -144,6 +185,7 @@ impl Output {
                 total: 0,
                 written: 0,
             },
+            parked: false,
         })
     }
 
@@ -228,6 +270,9 @@ impl Output {
     /// that fails stops the queue: the chains written whole are used, the
     /// rest go back to the ring unused.
     fn flush(&mut self, ring: &mut Vring, run: &mut Run, poll: &Poll, worker: &Worker) -> Result<bool, QueueError> {
+        if self.parked {
+            return Ok(false);
+        }
         let b = &mut self.batch;
         while b.written < b.total {
             if run.bytes >= BYTE_WEIGHT {
@@ -258,6 +303,10 @@ impl Output {
             // The owner is being killed, which ends a storage write early:
             // the queue goes with it, without a word.
             if sys::fatal_signal_pending() {
+                return Ok(false);
+            }
+            if self.backend.peer_gone(n) {
+                self.parked = true;
                 return Ok(false);
             }
             let error = if waits(n, &self.backend) {
@@ -359,7 +408,9 @@ impl Input {
             };
             if n < 0 || (n == 0 && total != 0) {
                 ring.discard(1);
-                if n == 0 {
+                // A socket's peer that leaves with bytes unread may reset
+                // the connection: the end of its input, as a close is.
+                if n == 0 || self.backend.peer_gone(n) {
                     // The end of the input: read no more (a regular file
                     // included: it is never polled), the guest keeps its
                     // buffers.
@@ -402,11 +453,15 @@ impl Input {
 impl Device for Console {
     type Queue = ConsoleQueue;
     const NAME: &'static CStr = kernel::c_str!("vhost-console");
-    const QUEUE_NAMES: [&'static str; NUM_QUEUES] = ["receiveq", "transmitq"];
     const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | VIRTIO_RING_F_EVENT_IDX;
 
     fn new() -> impl PinInit<Self, Error> {
-        Console { polls: [Poll::new(RECEIVEQ, EPOLLIN | EPOLLHUP), Poll::new(TRANSMITQ, EPOLLOUT)] }
+        Console {
+            polls: core::array::from_fn(|i| match is_transmitq(i) {
+                true => Poll::new(i, EPOLLOUT),
+                false => Poll::new(i, EPOLLIN | EPOLLHUP),
+            }),
+        }
     }
 
     fn handle_kick(&self, worker: &Worker, index: usize, vq: &mut Vq<ConsoleQueue>) -> bool {
@@ -414,18 +469,18 @@ impl Device for Console {
             return false;
         }
         let mut run = Run::default();
-        let result = match index {
-            TRANSMITQ => {
+        let result = match is_transmitq(index) {
+            true => {
                 let Some(output) = vq.device.output.as_mut() else { return false };
-                let result = output.transmit(&mut vq.ring, &vq.mem, &self.polls[TRANSMITQ], worker, &mut run);
+                let result = output.transmit(&mut vq.ring, &vq.mem, &self.polls[index], worker, &mut run);
                 if result.is_err() {
                     output.abandon(&mut vq.ring);
                 }
                 result
             }
-            _ => {
+            false => {
                 let Some(input) = vq.device.input.as_mut() else { return false };
-                input.receive(&mut vq.ring, &vq.mem, &self.polls[RECEIVEQ], worker, &mut run)
+                input.receive(&mut vq.ring, &vq.mem, &self.polls[index], worker, &mut run)
             }
         };
         // What was used before an error is the driver's, and so is its call.
@@ -435,7 +490,7 @@ impl Device for Console {
         match result {
             Ok(()) => run.more,
             Err(e) => {
-                vq.fail(Self::NAME, Self::QUEUE_NAMES[index], e);
+                vq.fail(Self::NAME, QueueName(index), e);
                 false
             }
         }
@@ -449,15 +504,15 @@ impl Device for Console {
         self.polls[index].stop();
     }
 
-    /// VHOST_CONSOLE_SET_BACKEND: attach transmitq's file or receiveq's (fd
-    /// -1 detaches).
+    /// VHOST_CONSOLE_SET_BACKEND: attach a transmitq's file or a receiveq's
+    /// (fd -1 detaches).
     fn ioctl(vhost: &VhostDev<Self>, cmd: u32, arg: usize) -> Result {
         if cmd != VHOST_CONSOLE_SET_BACKEND {
             return Err(ENOTTY);
         }
         let f: VringFile = read(arg)?;
         let index = f.index as usize;
-        if index != TRANSMITQ && index != RECEIVEQ {
+        if index >= NUM_QUEUES || index == CONTROL_RECEIVEQ || index == CONTROL_TRANSMITQ {
             return Err(errno(bindings::ENOBUFS));
         }
         let file = match f.fd {
@@ -466,9 +521,9 @@ impl Device for Console {
                 let file = FileRef::get(fd)?;
                 // SAFETY: the file is referenced.
                 let checked = unsafe {
-                    match index {
-                        TRANSMITQ => sys::vhost_console_check_output(file.as_ptr()),
-                        _ => sys::vhost_console_check_input(file.as_ptr()),
+                    match is_transmitq(index) {
+                        true => sys::vhost_console_check_output(file.as_ptr()),
+                        false => sys::vhost_console_check_input(file.as_ptr()),
                     }
                 };
                 to_result(checked)?;
@@ -480,7 +535,7 @@ impl Device for Console {
         // The old file first: stop waiting on it; the chains output did not
         // finish go back to the ring (a new file writes them again, whole).
         vhost.device.polls[index].stop();
-        if index == TRANSMITQ {
+        if is_transmitq(index) {
             if let Some(mut old) = vq.device.output.take() {
                 old.abandon(&mut vq.ring);
             }
@@ -494,9 +549,9 @@ impl Device for Console {
         // The ring may have been set up anew: the first used buffer signals
         // call whatever used_event says (vhost_vq_init_access).
         vq.ring.signalled_used = None;
-        match index {
-            TRANSMITQ => vq.device.output = Some(Output::new(file, vq.ring.num)?),
-            _ => vq.device.input = Some(Input::new(file, vq.ring.num)?),
+        match is_transmitq(index) {
+            true => vq.device.output = Some(Output::new(file, vq.ring.num)?),
+            false => vq.device.input = Some(Input::new(file, vq.ring.num)?),
         }
         drop(guard);
         // Buffers (or bytes) may be waiting already.

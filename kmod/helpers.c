@@ -109,6 +109,12 @@ bool vhost_console_is_storage(struct file *file)
 	return S_ISREG(mode) || S_ISBLK(mode);
 }
 
+/* A socket: its peer may leave, which is no failure of the file (a port's host side). */
+bool vhost_console_is_socket(struct file *file)
+{
+	return S_ISSOCK(file_inode(file)->i_mode);
+}
+
 /*
  * Whether the worker may write to @file: open for writing with ->write_iter,
  * and either able to refuse to wait (FMODE_NOWAIT: pipes, sockets, /dev/null,

@@ -24,6 +24,7 @@ int vhost_console_get_user_u16(u16 *value, const u16 __user *addr);
 int vhost_console_put_user_u16(u16 value, u16 __user *addr);
 struct file *vhost_console_get_file(struct file *file);
 bool vhost_console_is_storage(struct file *file);
+bool vhost_console_is_socket(struct file *file);
 int vhost_console_check_output(struct file *file);
 ssize_t vhost_console_write(struct file *file, const struct iovec *iov, unsigned long nr_segs,
 			    size_t total, size_t skip, size_t count, bool nowait);

@@ -30,6 +30,7 @@ extern "C" {
     pub(crate) fn vhost_console_put_user_u16(value: u16, addr: usize) -> core::ffi::c_int;
     pub(crate) fn vhost_console_get_file(file: *mut bindings::file) -> *mut bindings::file;
     pub(crate) fn vhost_console_is_storage(file: *mut bindings::file) -> bool;
+    pub(crate) fn vhost_console_is_socket(file: *mut bindings::file) -> bool;
     pub(crate) fn vhost_console_check_output(file: *mut bindings::file) -> core::ffi::c_int;
     pub(crate) fn vhost_console_write(
         file: *mut bindings::file,

@@ -32,9 +32,10 @@ use crate::uapi::*;
 use crate::vring::{QueueError, Region, Vring, MAX_SIZE};
 use crate::worker::Worker;
 
-/// Virtqueues per device: the console has two (vhost.c allocates `nvqs`;
-/// a fixed count keeps the arrays plain).
-pub(crate) const NUM_QUEUES: usize = 2;
+/// Virtqueues per device: the console's 32 ports make 64 (vhost.c
+/// allocates `nvqs`; a fixed count keeps the arrays plain, and the worker's
+/// pending work one u64).
+pub(crate) const NUM_QUEUES: usize = 64;
 /// vhost's default `max_mem_regions`.
 const MAX_MEM_REGIONS: u32 = 64;
 /// The longest busy-poll window a queue may ask for (µs). vhost-net takes
@@ -54,7 +55,6 @@ pub(crate) trait Device: Sized + Send + Sync + 'static {
     type Queue: Default + Send;
     /// The worker's name, and the prefix of the device's log lines.
     const NAME: &'static CStr;
-    const QUEUE_NAMES: [&'static str; NUM_QUEUES];
     /// The virtio features the device offers.
     const FEATURES: u64;
 
@@ -111,7 +111,7 @@ impl<Q: Default> Vq<Q> {
     /// Stops the queue on a driver error or a failed backend file (vhost's
     /// vq_err): one log line, the err eventfd signalled, nothing runs until
     /// the ring is set up again.
-    pub(crate) fn fail(&mut self, device: &CStr, queue: &str, e: QueueError) {
+    pub(crate) fn fail(&mut self, device: &CStr, queue: impl core::fmt::Display, e: QueueError) {
         pr_warn!("{}: {}: {}; queue stopped\n", device, queue, e);
         self.ring.broken = true;
         if let Some(err) = &self.err {
@@ -158,7 +158,7 @@ impl<D: Device> VhostDev<D> {
         try_pin_init!(Self {
             dev <- kernel::new_mutex!(DevState::new(), "vhost_dev"),
             vqs <- pin_init_array_from_fn(|_| kernel::new_mutex!(Vq::new(), "vhost_vq")),
-            kicks: [Poll::new(0, EPOLLIN), Poll::new(1, EPOLLIN)],
+            kicks: core::array::from_fn(|i| Poll::new(i, EPOLLIN)),
             worker: Worker::new(),
             device <- D::new(),
         }? Error)
@@ -420,11 +420,13 @@ unsafe extern "C" fn worker<D: Device>(data: *mut c_void) -> bool {
 unsafe extern "C" fn worker_killed(_data: *mut c_void) {}
 
 unsafe extern "C" fn open<D: Device>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    match KBox::pin_init(VhostDev::<D>::new(), GFP_KERNEL) {
+    // Some 40 KiB with 64 queues (more with lockdep): kvmalloc, as
+    // vhost_net_open allocates its device.
+    match KVBox::pin_init(VhostDev::<D>::new(), GFP_KERNEL) {
         Ok(dev) => {
             // SAFETY: the box is only turned back into a box in `release`,
             // which drops it in place: it never moves.
-            let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(dev) });
+            let raw = KVBox::into_raw(unsafe { Pin::into_inner_unchecked(dev) });
             // SAFETY: `file` is being opened; private_data is ours to set.
             unsafe { (*file).private_data = raw.cast() };
             0
@@ -434,8 +436,8 @@ unsafe extern "C" fn open<D: Device>(_inode: *mut bindings::inode, file: *mut bi
 }
 
 unsafe extern "C" fn release<D: Device>(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: `open` stored a KBox<VhostDev<D>> there; this is the last use.
-    let vhost = unsafe { KBox::from_raw((*file).private_data as *mut VhostDev<D>) };
+    // SAFETY: `open` stored a KVBox<VhostDev<D>> there; this is the last use.
+    let vhost = unsafe { KVBox::from_raw((*file).private_data as *mut VhostDev<D>) };
     vhost.stop();
     drop(vhost);
     0

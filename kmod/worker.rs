@@ -6,7 +6,7 @@
 
 use core::ffi::c_void;
 use core::ptr::null_mut;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use kernel::bindings;
 use kernel::error::from_err_ptr;
@@ -23,12 +23,12 @@ pub(crate) struct Worker {
     /// The worker while there is an owner, else null.
     task: AtomicPtr<bindings::vhost_task>,
     /// Bit i: queue i has work the worker has not started.
-    pending: AtomicU32,
+    pending: AtomicU64,
 }
 
 impl Worker {
     pub(crate) const fn new() -> Self {
-        Worker { task: AtomicPtr::new(null_mut()), pending: AtomicU32::new(0) }
+        Worker { task: AtomicPtr::new(null_mut()), pending: AtomicU64::new(0) }
     }
 
     /// Queues work for queue `index` and wakes the worker (vhost_poll_queue).
@@ -44,7 +44,7 @@ impl Worker {
     }
 
     /// Takes the queued work: bit i for queue i.
-    pub(crate) fn take(&self) -> u32 {
+    pub(crate) fn take(&self) -> u64 {
         self.pending.swap(0, Ordering::AcqRel)
     }
 

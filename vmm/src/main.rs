@@ -260,8 +260,11 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
     let disk_configs = args.disk.iter().map(|d| DiskConfig::parse(d)).collect::<Result<Vec<_>, _>>().map_err(one)?;
     let port_specs = args.port.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>().map_err(one)?;
     PortSpec::check_all(&port_specs).map_err(one)?;
-    if args.vhost && !port_specs.is_empty() {
-        return Err(one("--port is not supported with --vhost yet"));
+    if let Some(spec) = port_specs.iter().find(|s| args.vhost && s.backend == Backend::Pty) {
+        return Err(one(format!(
+            "--port {}: a pty port is not supported with --vhost (the kernel writes only to what cannot block it); use socket= or file=",
+            spec.name
+        )));
     }
     // 2. The guest and the VM, every file it reads checked; nothing written.
     let image;
@@ -322,8 +325,8 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         };
         ports.push(Port::new(spec.name, link));
     }
-    // The console follows the size of the terminal on stdin (userspace).
-    let console_size = if terminal && !args.vhost { vmm::terminal::size(libc::STDIN_FILENO) } else { None };
+    // The console follows the size of the terminal on stdin.
+    let console_size = if terminal { vmm::terminal::size(libc::STDIN_FILENO) } else { None };
     let console_out = output("console output")?;
     let log = output("stderr")?;
     let serial = match args.serial.as_str() {

@@ -87,7 +87,7 @@ pub struct Config<'a> {
     /// The disks, their images open and locked, in the order the guest
     /// finds them (after the console).
     pub disks: Vec<(DiskConfig, Image)>,
-    /// The console's ports besides port 0 (userspace only).
+    /// The console's ports besides port 0.
     pub ports: Vec<Port>,
     /// The terminal's size, if the console follows one (userspace only).
     pub console_size: Option<(u16, u16)>,
@@ -570,7 +570,7 @@ impl Vm {
                 Box::new(console.with_ports(ports).map_err(|e| VmError::Devices(format!("console ports: {e}")))?)
             }
             ConsoleBackend::Vhost { poll_us, input } => {
-                Box::new(VhostConsole::on_mmio(vm, mem, slot.base, out, input, poll_us)?)
+                Box::new(VhostConsole::on_mmio(vm, mem, slot.base, out, input, poll_us, (ports, size))?)
             }
         })
     }

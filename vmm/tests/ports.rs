@@ -391,8 +391,8 @@ fn bad_port_arguments_are_one_line_and_create_nothing() {
             "vmm: error: --port: the name x is given twice".into(),
         ),
         (
-            vec!["--vhost".into(), "--port".into(), format!("name=x,file={}", file.display())],
-            "vmm: error: --port is not supported with --vhost yet".into(),
+            vec!["--vhost".into(), "--port".into(), format!("name=x,file={}", file.display()), "--port".into(), "name=t,pty".into()],
+            "vmm: error: --port t: a pty port is not supported with --vhost (the kernel writes only to what cannot block it); use socket= or file=".into(),
         ),
         (
             vec!["--port".into(), "name=x".into()],

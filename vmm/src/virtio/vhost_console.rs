@@ -14,6 +14,12 @@
 //! Input likewise: the kernel reads receiveq's bytes straight from a pipe, a
 //! socket or a file; a terminal's bytes come through the VMM's event loop
 //! (which watches for the escape) and a pipe.
+//!
+//! With `--port` (MULTIPORT) the control queues stay here, as vhost-net
+//! leaves its control queue to QEMU: their QueueNotify exits to the VMM,
+//! which runs the control protocol (`console::Ports`). Every port's data
+//! queues are the kernel's, each with the client's socket (or the file)
+//! attached; a client's connect and hang-up swap it (`Ports::take_swaps`).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -30,8 +36,10 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestM
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
+use super::console::KernelFiles;
 use super::console::{
-    self, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, RECEIVEQ_INDEX, TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE,
+    self, Port, Ports, CONTROL_RECEIVEQ, CONTROL_TRANSMITQ, DEVICE_ID_CONSOLE, QUEUE_MAX_SIZE, RECEIVEQ_INDEX,
+    TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE, VIRTIO_CONSOLE_F_MULTIPORT, VIRTIO_CONSOLE_F_SIZE,
 };
 use super::relay::Relay;
 use super::{ActivateError, DeviceEvent, News, QueueError, QueueRun, VirtioDevice};
@@ -59,6 +67,13 @@ pub enum VhostError {
     IoEvent(kvm_ioctls::Error),
     #[error("cannot create the console input pipe: {0}")]
     Pipe(std::io::Error),
+    #[error("{0}")]
+    Ports(String),
+}
+
+/// Whether queue `index` is the kernel's: all but the control queues.
+fn in_kernel(index: usize) -> bool {
+    index != CONTROL_RECEIVEQ && index != CONTROL_TRANSMITQ
 }
 
 /// A pipe for relayed input: the read end for the kernel, the write end
@@ -124,13 +139,24 @@ pub struct VhostConsole {
     input: Option<File>,
     input_pipe: Option<File>,
     /// Which queues have a backend in the kernel now.
-    attached: [bool; 2],
-    kicks: [EventFd; 2],
+    attached: Vec<bool>,
+    /// Which queues the kernel has, set up at DRIVER_OK (a port's client
+    /// that comes later is attached to them).
+    live: Vec<bool>,
+    /// Per queue the kernel's (none for the control queues).
+    kicks: Vec<Option<EventFd>>,
     /// Kicks counted so far (the kernel polls the eventfds but never reads
     /// them; a dump reads and adds them here).
     kicks_seen: u64,
-    calls: [EventFd; 2],
+    calls: Vec<Option<EventFd>>,
     err: EventFd,
+    queue_sizes: Vec<u16>,
+    /// VIRTIO_CONSOLE_F_SIZE is offered: the terminal's cols and rows.
+    size: Option<(u16, u16)>,
+    /// VIRTIO_CONSOLE_F_MULTIPORT is offered: the other ports.
+    ports: Option<Ports>,
+    /// The driver took VIRTIO_CONSOLE_F_MULTIPORT.
+    multiport: bool,
     /// How long the kernel worker polls an empty queue before it sleeps (µs).
     poll_us: u32,
     /// The output's failure, once reported.
@@ -142,7 +168,13 @@ impl VhostConsole {
     /// in this process). `out` receives the guest's bytes (the kernel writes
     /// to its file once started); `poll_us` is the worker's busy-poll window
     /// (VHOST_SET_VRING_BUSYLOOP_TIMEOUT).
-    pub fn new(mem: &GuestMemoryMmap, out: Output, input: Input, poll_us: u32) -> Result<Self, VhostError> {
+    pub fn new(
+        mem: &GuestMemoryMmap,
+        out: Output,
+        input: Input,
+        poll_us: u32,
+        (ports, size): (Vec<Port>, Option<(u16, u16)>),
+    ) -> Result<Self, VhostError> {
         let file = OpenOptions::new().read(true).write(true).open(DEVICE_PATH).map_err(VhostError::Open)?;
         let backend = Backend { file, mem: Arc::new(mem.clone()) };
         backend.set_owner().map_err(|e| VhostError::Ioctl("VHOST_SET_OWNER", e))?;
@@ -156,6 +188,22 @@ impl VhostConsole {
                 (Some(reader), Some(writer))
             }
         };
+        let ports = match ports.is_empty() {
+            true => None,
+            false => Some(Ports::new(ports, size).map_err(|e| VhostError::Ports(format!("console ports: {e}")))?),
+        };
+        // Queues 0/1, the control queues, then 2 per port (Linux init_vqs).
+        let count = ports.as_ref().map_or(2, |p| 2 * (p.max_nr_ports() as usize + 1));
+        let per_queue = || -> Result<Vec<Option<EventFd>>, VhostError> {
+            (0..count).map(|i| in_kernel(i).then(eventfd).transpose()).collect()
+        };
+        let calls = per_queue()?;
+        let mut ports = ports;
+        if let Some(ports) = &mut ports {
+            // Port i's receiveq call (queue 2i + 2) wakes the ports' watch.
+            let wakes: Vec<RawFd> = calls.iter().skip(4).step_by(2).flatten().map(AsRawFd::as_raw_fd).collect();
+            ports.in_kernel(&wakes).map_err(VhostError::Ports)?;
+        }
         Ok(VhostConsole {
             backend,
             kernel_features,
@@ -163,11 +211,16 @@ impl VhostConsole {
             relay: None,
             input,
             input_pipe,
-            attached: [false; 2],
-            kicks: [eventfd()?, eventfd()?],
+            attached: vec![false; count],
+            live: vec![false; count],
+            kicks: per_queue()?,
             kicks_seen: 0,
-            calls: [eventfd()?, eventfd()?],
+            calls,
             err: eventfd()?,
+            queue_sizes: vec![QUEUE_MAX_SIZE; count],
+            size,
+            ports,
+            multiport: false,
             poll_us,
             failure_reported: false,
         })
@@ -183,9 +236,11 @@ impl VhostConsole {
         out: Output,
         input: Input,
         poll_us: u32,
+        extras: (Vec<Port>, Option<(u16, u16)>),
     ) -> Result<Self, VhostError> {
-        let device = Self::new(mem, out, input, poll_us)?;
-        for (queue, kick) in device.kicks.iter().enumerate() {
+        let device = Self::new(mem, out, input, poll_us, extras)?;
+        // The control queues' notifications exit to the VMM, which serves them.
+        for (queue, kick) in device.kicks.iter().enumerate().filter_map(|(i, k)| Some((i, k.as_ref()?))) {
             let notify = IoEventAddress::Mmio(base + QUEUE_NOTIFY);
             vm.register_ioevent(kick, &notify, queue as u32).map_err(VhostError::IoEvent)?;
         }
@@ -210,14 +265,33 @@ impl VhostConsole {
         }
     }
 
-    /// Detaches both queues: the kernel stops processing them until the
+    /// Detaches every queue: the kernel stops processing them until the
     /// next activation.
     fn detach(&mut self) {
-        for queue in [TRANSMITQ_INDEX, RECEIVEQ_INDEX] {
+        for queue in 0..self.attached.len() {
             if self.attached[queue] {
                 let _ = self.set_backend(queue, -1);
             }
         }
+        self.live.fill(false);
+    }
+
+    /// Hands port `id`'s queues the kernel has the files `files` (receiveq's,
+    /// transmitq's): a client's socket when one connects, none when it
+    /// left (the kernel gives the chains it had not finished back to the
+    /// ring, for the next client).
+    fn attach_port(&mut self, id: usize, (rx, tx): KernelFiles) -> std::io::Result<()> {
+        for (queue, fd) in [(2 * id + 2, rx), (2 * id + 3, tx)] {
+            if !self.live.get(queue).copied().unwrap_or(false) {
+                continue;
+            }
+            match fd {
+                Some(fd) => self.set_backend(queue, fd)?,
+                None if self.attached[queue] => self.set_backend(queue, -1)?,
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// Attaches the output; one the kernel will not write to (EINVAL: it
@@ -304,16 +378,25 @@ impl VirtioDevice for VhostConsole {
     }
 
     fn features(&self) -> u64 {
-        // The configuration space stays in userspace, and with it emerg_wr.
-        self.kernel_features | VIRTIO_CONSOLE_F_EMERG_WRITE
+        // The configuration space stays in userspace, and with it emerg_wr,
+        // the size, and the ports' control queues.
+        let mut features = self.kernel_features | VIRTIO_CONSOLE_F_EMERG_WRITE;
+        if self.size.is_some() {
+            features |= VIRTIO_CONSOLE_F_SIZE;
+        }
+        if self.ports.is_some() {
+            features |= VIRTIO_CONSOLE_F_MULTIPORT;
+        }
+        features
     }
 
     fn queue_max_sizes(&self) -> &[u16] {
-        &[QUEUE_MAX_SIZE, QUEUE_MAX_SIZE]
+        &self.queue_sizes
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) -> bool {
-        console::read_config(offset, data)
+        let config = console::config(self.size, self.ports.as_ref().map_or(0, Ports::max_nr_ports));
+        console::read_config_of(config, offset, data)
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
@@ -346,7 +429,8 @@ impl VirtioDevice for VhostConsole {
             })
             .collect();
         Self::ioctl("VHOST_SET_MEM_TABLE", b.set_mem_table(&regions))?;
-        for (i, queue) in queues.iter().enumerate().filter(|(_, q)| q.ready()) {
+        for (i, queue) in queues.iter().enumerate().filter(|&(i, q)| q.ready() && in_kernel(i)) {
+            let (Some(call), Some(kick)) = (&self.calls[i], &self.kicks[i]) else { continue };
             let config = VringConfigData {
                 queue_max_size: queue.max_size(),
                 queue_size: queue.size(),
@@ -359,9 +443,9 @@ impl VirtioDevice for VhostConsole {
             Self::ioctl("VHOST_SET_VRING_NUM", b.set_vring_num(i, queue.size()))?;
             Self::ioctl("VHOST_SET_VRING_ADDR", b.set_vring_addr(i, &config))?;
             Self::ioctl("VHOST_SET_VRING_BASE", b.set_vring_base(i, 0))?;
-            Self::ioctl("VHOST_SET_VRING_CALL", b.set_vring_call(i, &self.calls[i]))?;
+            Self::ioctl("VHOST_SET_VRING_CALL", b.set_vring_call(i, call))?;
             Self::ioctl("VHOST_SET_VRING_ERR", b.set_vring_err(i, &self.err))?;
-            Self::ioctl("VHOST_SET_VRING_KICK", b.set_vring_kick(i, &self.kicks[i]))?;
+            Self::ioctl("VHOST_SET_VRING_KICK", b.set_vring_kick(i, kick))?;
             let timeout = vhost_vring_state { index: i as u32, num: self.poll_us };
             // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_state;
             // the return value is checked.
@@ -369,6 +453,7 @@ impl VirtioDevice for VhostConsole {
                 let e = std::io::Error::last_os_error();
                 return Err(ActivateError::Vhost("VHOST_SET_VRING_BUSYLOOP_TIMEOUT", e.to_string()));
             }
+            self.live[i] = true;
         }
         // A driver may leave a queue it does not use unconfigured (§4.2.3.2):
         // the kernel gets only the queues the driver enabled.
@@ -378,12 +463,32 @@ impl VirtioDevice for VhostConsole {
         if queues.get(TRANSMITQ_INDEX).is_some_and(|q| q.ready()) {
             self.attach_output()?;
         }
+        self.multiport = features & VIRTIO_CONSOLE_F_MULTIPORT != 0;
+        let Some(ports) = &mut self.ports else { return Ok(()) };
+        ports.set_size_acked(features & VIRTIO_CONSOLE_F_SIZE != 0);
+        if !self.multiport {
+            return Ok(());
+        }
+        let files: Vec<_> = (1..ports.max_nr_ports() as usize).map(|id| (id, ports.kernel_files(id))).collect();
+        for (id, files) in files {
+            self.attach_port(id, files)
+                .map_err(|e| ActivateError::Vhost("VHOST_CONSOLE_SET_BACKEND", format!("port {id}: {e}")))?;
+        }
         Ok(())
     }
 
-    fn process_queue(&mut self, _: usize, _: &mut Queue, _: &GuestMemoryMmap) -> Result<QueueRun, QueueError> {
-        // Notifications go to the kernel through the ioeventfds.
-        Ok(QueueRun::default())
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Result<QueueRun, QueueError> {
+        // The control queues; the others' notifications go to the kernel
+        // through the ioeventfds.
+        match &mut self.ports {
+            Some(ports) if self.multiport && !in_kernel(index) => ports.process(index, queue, mem),
+            _ => Ok(QueueRun::default()),
+        }
     }
 
     fn queue_disabled(&mut self, index: usize) {
@@ -392,12 +497,29 @@ impl VirtioDevice for VhostConsole {
         if self.attached[index] {
             let _ = self.set_backend(index, -1);
         }
+        self.live[index] = false;
     }
 
     fn stopped(&mut self) {
         // DEVICE_NEEDS_RESET stops the kernel's side too, as QueueReady = 0
-        // does: no more buffers consumed, no more interrupts.
+        // does: no more buffers consumed, no more interrupts; a client that
+        // connects now is not attached.
         self.detach();
+    }
+
+    fn resize(&mut self, cols: u16, rows: u16) -> News {
+        if self.size.is_none() {
+            return News::default();
+        }
+        self.size = Some((cols, rows));
+        match &mut self.ports {
+            Some(ports) if self.multiport => ports.resize(cols, rows),
+            Some(ports) => {
+                ports.resize(cols, rows);
+                News { config_changed: true, ..News::default() }
+            }
+            None => News { config_changed: true, ..News::default() },
+        }
     }
 
     /// Relayed input (a terminal's): into the pipe the kernel reads, as much
@@ -410,23 +532,36 @@ impl VirtioDevice for VhostConsole {
     }
 
     fn events(&self) -> Vec<DeviceEvent> {
-        let mut events: Vec<DeviceEvent> = self.calls.iter().map(|c| DeviceEvent::Used(c.as_raw_fd())).collect();
+        let mut events: Vec<DeviceEvent> =
+            self.calls.iter().flatten().map(|c| DeviceEvent::Used(c.as_raw_fd())).collect();
         events.push(DeviceEvent::News(self.err.as_raw_fd()));
         events.push(DeviceEvent::News(self.out.room_fd()));
+        if let Some(ports) = &self.ports {
+            events.extend(ports.events());
+        }
         events
     }
 
     fn poll_news(&mut self) -> News {
         self.out.clear_room();
-        let needs_reset = self.err.read().ok().map(|_| "vhost: the kernel stopped a queue (its log says why)".into());
-        let fatal = match self.out.failure() {
-            Some(why) if !self.failure_reported => {
-                self.failure_reported = true;
-                Some(why)
+        let mut news = self.ports.as_mut().map_or_else(News::default, Ports::poll);
+        if !self.multiport {
+            news.queues = 0;
+        }
+        let swaps = self.ports.as_mut().map_or_else(Vec::new, Ports::take_swaps);
+        for (id, files) in swaps {
+            if let Err(e) = self.attach_port(id, files) {
+                warn!("vhost: port {id}: the kernel refused the client's socket ({e}); the port stays without it");
             }
-            _ => None,
-        };
-        News { needs_reset, fatal, ..News::default() }
+        }
+        if self.err.read().is_ok() {
+            news.needs_reset = Some("vhost: the kernel stopped a queue (its log says why)".into());
+        }
+        if let Some(why) = self.out.failure().filter(|_| !self.failure_reported) {
+            self.failure_reported = true;
+            news.fatal = Some(why);
+        }
+        news
     }
 
     fn idle(&self, mem: &GuestMemoryMmap, queues: &[Queue]) -> bool {
@@ -435,14 +570,15 @@ impl VirtioDevice for VhostConsole {
         // VMM's own device.
         let receive_done =
             !self.attached[RECEIVEQ_INDEX] || self.input_consumed() || !has_posted(mem, &queues[RECEIVEQ_INDEX]);
-        let calls_pending = self.calls.iter().any(|c| poll_ready(c.as_raw_fd(), libc::POLLIN));
-        transmit_done && receive_done && !calls_pending
+        let calls_pending = self.calls.iter().flatten().any(|c| poll_ready(c.as_raw_fd(), libc::POLLIN));
+        transmit_done && receive_done && !calls_pending && self.ports.as_ref().is_none_or(Ports::idle)
     }
 
     fn dump(&mut self) -> Vec<String> {
-        self.kicks_seen += self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum::<u64>();
-        let pending: Vec<bool> = self.calls.iter().map(|c| poll_ready(c.as_raw_fd(), libc::POLLIN)).collect();
-        vec![
+        self.kicks_seen += self.kicks.iter().flatten().map(|k| k.read().unwrap_or(0)).sum::<u64>();
+        let pending: Vec<bool> =
+            self.calls.iter().map(|c| c.as_ref().is_some_and(|c| poll_ready(c.as_raw_fd(), libc::POLLIN))).collect();
+        let mut lines = vec![
             format!(
                 "vhost: backends attached: receiveq {}, transmitq {}; ioeventfd kicks so far {}; call eventfd pending: receiveq {}, transmitq {}; err pending {}",
                 self.attached[RECEIVEQ_INDEX],
@@ -453,11 +589,23 @@ impl VirtioDevice for VhostConsole {
                 poll_ready(self.err.as_raw_fd(), libc::POLLIN),
             ),
             format!("vhost: worker {}", worker_state().unwrap_or_else(|| "not found".into())),
-        ]
+        ];
+        if let Some(ports) = &self.ports {
+            let attached: Vec<String> = (4..self.attached.len())
+                .filter(|&q| self.attached[q])
+                .map(|q| format!("{} {}", if q % 2 == 0 { "receiveq" } else { "transmitq" }, q / 2 - 1))
+                .collect();
+            lines.push(format!(
+                "vhost: port queues attached: {}",
+                if attached.is_empty() { "none".into() } else { attached.join(", ") }
+            ));
+            lines.extend(ports.dump());
+        }
+        lines
     }
 
     fn add_stats(&mut self, stats: &mut Stats) {
-        self.kicks_seen += self.kicks.iter().map(|k| k.read().unwrap_or(0)).sum::<u64>();
+        self.kicks_seen += self.kicks.iter().flatten().map(|k| k.read().unwrap_or(0)).sum::<u64>();
         *stats.ioeventfd_notifications.get_or_insert(0) += self.kicks_seen;
         stats.worker_wakeups = worker_wakeups();
     }
@@ -466,22 +614,31 @@ impl VirtioDevice for VhostConsole {
         // The kernel lets go of the relay's pipe when its backend is
         // detached; then the relay sees the end of it.
         self.detach();
-        match &mut self.relay {
+        let ports_drained = self.ports.as_mut().is_none_or(|p| p.wind_down(until));
+        let relay_drained = match &mut self.relay {
             Some(relay) => {
                 relay.close();
                 relay.wait(until)
             }
             None => true,
-        }
+        };
+        ports_drained && relay_drained
     }
 
     fn abandon(&mut self) {
         // The relay's thread stops waiting for room and ends.
         self.out.abandon();
+        if let Some(ports) = &mut self.ports {
+            ports.abandon();
+        }
     }
 
     fn reset(&mut self) {
         self.detach();
+        self.multiport = false;
+        if let Some(ports) = &mut self.ports {
+            ports.reset();
+        }
         // An error the kernel reported before the reset is the old device's:
         // after a reset, Status must read 0 (§2.4), not DEVICE_NEEDS_RESET.
         let _ = self.err.read();

@@ -9,6 +9,11 @@
 //! wait in a bounded buffer for the client to take them, and the port's
 //! transmitq stops while it is full; the host's bytes are read only while
 //! the port's receive side has room.
+//!
+//! In vhost mode (`in_kernel`) the kernel moves a connection's bytes both
+//! ways: the link only accepts clients and watches each for its hang-up,
+//! which ends the connection once the kernel has read all the client sent
+//! (nothing left unread in the socket).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -47,6 +52,11 @@ impl Watch {
         self.fd.as_raw_fd()
     }
 
+    /// Watches `fd` for `events` (level-triggered), reported as `token`.
+    pub fn add(&self, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
+    }
+
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: token };
         // SAFETY: our epoll fd, a live fd, a live event; the result is checked.
@@ -75,6 +85,10 @@ enum Kind {
     File { out: Output },
 }
 
+/// In vhost mode, the files the kernel reads a port's host bytes from and
+/// writes its guest bytes to (receiveq's, transmitq's); none detaches.
+pub type KernelFiles = (Option<RawFd>, Option<RawFd>);
+
 /// What handling a link's readiness changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Changes {
@@ -102,6 +116,11 @@ pub struct Link {
     input_failed: bool,
     /// Guest bytes dropped: no client, or one that left before taking them.
     pub dropped: u64,
+    /// The kernel reads and writes the connection (vhost mode).
+    kernel: bool,
+    /// In vhost mode: the client hung up with bytes the kernel has not read
+    /// yet; the connection ends when it has (`settle`).
+    pub closing: bool,
 }
 
 impl Link {
@@ -164,7 +183,43 @@ impl Link {
     }
 
     fn new(kind: Kind, conn: Option<File>) -> Self {
-        Link { kind, conn, out: Vec::new(), registered: None, hung_up: false, input_failed: false, dropped: 0 }
+        Link {
+            kind,
+            conn,
+            out: Vec::new(),
+            registered: None,
+            hung_up: false,
+            input_failed: false,
+            dropped: 0,
+            kernel: false,
+            closing: false,
+        }
+    }
+
+    /// Leaves the connection's bytes to the kernel (vhost mode); only
+    /// sockets and files can be, as the kernel writes only to what cannot
+    /// block it.
+    pub fn in_kernel(&mut self) -> Result<(), &'static str> {
+        if matches!(self.kind, Kind::Pty { .. }) {
+            return Err("a pty port is not supported with --vhost (the kernel does not write to a terminal); use socket= or file=");
+        }
+        self.kernel = true;
+        Ok(())
+    }
+
+    /// In vhost mode, the files the kernel reads the host's bytes from and
+    /// writes the guest's to: the client's socket (while one is connected),
+    /// a file's output.
+    pub fn kernel_files(&self) -> KernelFiles {
+        match &self.kind {
+            Kind::Socket { .. } if self.closing => (None, None),
+            Kind::Socket { .. } => {
+                let fd = self.conn.as_ref().map(AsRawFd::as_raw_fd);
+                (fd, fd)
+            }
+            Kind::File { out } => (None, out.file().map(AsRawFd::as_raw_fd)),
+            Kind::Pty { .. } => (None, None),
+        }
     }
 
     /// Whether the host side is open (a client is connected; a pty and a
@@ -213,11 +268,19 @@ impl Link {
     pub fn sync(&mut self, watch: &Watch, port: usize, room: usize) {
         let Some(conn) = &self.conn else { return };
         let mut want = 0;
-        if room > 0 && self.has_input() && !self.input_failed {
-            want |= libc::EPOLLIN as u32;
-        }
-        if !self.out.is_empty() && !self.hung_up {
-            want |= libc::EPOLLOUT as u32;
+        if self.kernel {
+            // Level-triggered: a client that hung up is reported until it
+            // is dropped, so not while the kernel reads what it left.
+            if !self.closing {
+                want |= libc::EPOLLRDHUP as u32;
+            }
+        } else {
+            if room > 0 && self.has_input() && !self.input_failed {
+                want |= libc::EPOLLIN as u32;
+            }
+            if !self.out.is_empty() && !self.hung_up {
+                want |= libc::EPOLLOUT as u32;
+            }
         }
         let fd = conn.as_raw_fd();
         let result = match (self.registered, want) {
@@ -238,6 +301,10 @@ impl Link {
         let mut changes = Changes::default();
         if !conn {
             self.accept(watch, port, &mut changes);
+        } else if self.kernel {
+            // A hang-up (or an error) of the client's socket.
+            self.closing = true;
+            changes.disconnected = self.settle();
         } else {
             if self.conn.is_some() {
                 self.read(rx, &mut changes);
@@ -251,6 +318,22 @@ impl Link {
         }
         self.sync(watch, port, rx.room());
         changes
+    }
+
+    /// In vhost mode, whether a client that hung up is done with: the
+    /// kernel has read all it sent (or the socket cannot say).
+    pub fn settle(&mut self) -> bool {
+        let Some(conn) = self.conn.as_ref().filter(|_| self.closing) else { return false };
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int through a live pointer.
+        let failed = unsafe { libc::ioctl(conn.as_raw_fd(), libc::FIONREAD, &mut unread) } != 0;
+        failed || unread == 0
+    }
+
+    /// In vhost mode, ends the connection of a client that hung up, once
+    /// `settle` said so.
+    pub fn close(&mut self, watch: &Watch, port: usize) {
+        self.disconnect(watch, port);
     }
 
     fn accept(&mut self, watch: &Watch, port: usize, changes: &mut Changes) {
@@ -352,6 +435,7 @@ impl Link {
         self.dropped += self.out.len() as u64;
         self.out.clear();
         self.hung_up = false;
+        self.closing = false;
         if let Kind::Socket { listener, listening, .. } = &mut self.kind {
             match watch.ctl(libc::EPOLL_CTL_ADD, listener.as_raw_fd(), libc::EPOLLIN as u32, token(port, false)) {
                 Ok(()) => *listening = true,
@@ -393,7 +477,9 @@ impl Link {
             Kind::Socket { path, listening, .. } => format!(
                 "socket {}, {}",
                 path.display(),
-                if self.conn.is_some() {
+                if self.closing {
+                    "a client hung up, its last bytes not yet read"
+                } else if self.conn.is_some() {
                     "a client connected"
                 } else if *listening {
                     "listening"

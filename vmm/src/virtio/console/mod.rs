@@ -23,9 +23,9 @@ use super::{
 };
 use crate::output::Output;
 use crate::stats::Stats;
-pub use link::Link;
+pub use link::{KernelFiles, Link};
 pub use port::{Port, PortSpec};
-use ports::Ports;
+pub use ports::{Ports, CONTROL_RECEIVEQ, CONTROL_TRANSMITQ};
 use stream::{Receive, Transmit};
 pub use stream::{BYTE_WEIGHT, QUEUE_MAX_SIZE, WEIGHT};
 
@@ -43,14 +43,20 @@ pub const VIRTIO_CONSOLE_F_EMERG_WRITE: u64 = 1 << 2;
 const CONFIG_SIZE: u64 = 12;
 const EMERG_WR_OFFSET: u64 = 8;
 
-/// Reads the configuration space of a console with neither size nor ports
-/// (the vhost console's): all 0, emerg_wr is write-only. False if out of
-/// range.
-pub fn read_config(offset: u64, data: &mut [u8]) -> bool {
-    read_config_of([0; CONFIG_SIZE as usize], offset, data)
+/// The configuration space of a console `size` (cols, rows; 0 without
+/// VIRTIO_CONSOLE_F_SIZE) with `max_nr_ports` (0 without MULTIPORT).
+pub fn config(size: Option<(u16, u16)>, max_nr_ports: u32) -> [u8; CONFIG_SIZE as usize] {
+    let mut config = [0u8; CONFIG_SIZE as usize];
+    let (cols, rows) = size.unwrap_or((0, 0));
+    config[0..2].copy_from_slice(&cols.to_le_bytes());
+    config[2..4].copy_from_slice(&rows.to_le_bytes());
+    config[4..8].copy_from_slice(&max_nr_ports.to_le_bytes());
+    config
 }
 
-fn read_config_of(config: [u8; CONFIG_SIZE as usize], offset: u64, data: &mut [u8]) -> bool {
+/// Reads `config` at `offset`: emerg_wr, write-only, reads 0. False if out
+/// of range.
+pub fn read_config_of(config: [u8; CONFIG_SIZE as usize], offset: u64, data: &mut [u8]) -> bool {
     data.fill(0);
     let Some(end) = offset.checked_add(data.len() as u64).filter(|&end| end <= CONFIG_SIZE) else { return false };
     data.copy_from_slice(&config[offset as usize..end as usize]);
@@ -125,13 +131,7 @@ impl Console {
     }
 
     fn config(&self) -> [u8; CONFIG_SIZE as usize] {
-        let mut config = [0u8; CONFIG_SIZE as usize];
-        let (cols, rows) = self.size.unwrap_or((0, 0));
-        config[0..2].copy_from_slice(&cols.to_le_bytes());
-        config[2..4].copy_from_slice(&rows.to_le_bytes());
-        let max_nr_ports = self.ports.as_ref().map_or(0, Ports::max_nr_ports);
-        config[4..8].copy_from_slice(&max_nr_ports.to_le_bytes());
-        config
+        config(self.size, self.ports.as_ref().map_or(0, Ports::max_nr_ports))
     }
 }
 

@@ -15,9 +15,14 @@
 //! opened as a generic one) is one line and ignored: the device's state
 //! is not harmed by it, so it goes on (§2.1.2 keeps DEVICE_NEEDS_RESET for
 //! errors the device cannot recover from).
+//!
+//! In vhost mode (`in_kernel`) the ports' data queues are the kernel's:
+//! `Ports` keeps the control queues and the host sides, and reports each
+//! port whose connection came or went (`take_swaps`) for the vhost console
+//! to hand the kernel the new socket, or none.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
@@ -27,7 +32,7 @@ use super::control::{
     self, encode, event_name, Message, ToDriver, CONSOLE_PORT, DEVICE_READY, PORT_ADD, PORT_NAME, PORT_OPEN,
     PORT_READY, RESIZE,
 };
-use super::link::{PortSink, Watch};
+use super::link::{Changes, KernelFiles, PortSink, Watch};
 use super::port::Port;
 use crate::virtio::chain::Buffer;
 use crate::virtio::{DeviceEvent, News, QueueError, QueueRun};
@@ -35,6 +40,9 @@ use crate::warn;
 
 pub const CONTROL_RECEIVEQ: usize = 2;
 pub const CONTROL_TRANSMITQ: usize = 3;
+/// vhost mode: the watch token of port i + 1's receiveq call eventfd is
+/// WAKE_TOKEN + i, above every link's (`link::token`).
+const WAKE_TOKEN: u64 = 1 << 32;
 
 pub struct Ports {
     /// Ports 1 to n.
@@ -52,6 +60,10 @@ pub struct Ports {
     /// The driver said PORT_READY for port 0.
     console_ready: bool,
     events: Vec<libc::epoll_event>,
+    /// vhost mode: the kernel moves the ports' bytes.
+    kernel: bool,
+    /// vhost mode: ports whose connection came or went since `take_swaps`.
+    swaps: Vec<usize>,
 }
 
 impl Ports {
@@ -73,7 +85,38 @@ impl Ports {
             size_acked: false,
             console_ready: false,
             events: vec![libc::epoll_event { events: 0, u64: 0 }; 16],
+            kernel: false,
+            swaps: Vec::new(),
         })
+    }
+
+    /// vhost mode: the kernel moves every port's bytes; `wakes[i]` is
+    /// signalled when it used buffers of port i + 1's receiveq (its call
+    /// eventfd), which is when a client that hung up may be done with.
+    pub fn in_kernel(&mut self, wakes: &[RawFd]) -> Result<(), String> {
+        self.kernel = true;
+        for (i, (port, &wake)) in self.ports.iter_mut().zip(wakes).enumerate() {
+            port.link.in_kernel().map_err(|e| format!("--port {}: {e}", port.name))?;
+            port.link.sync(&self.watch, i + 1, 0);
+            // Tokens from 2 * (MAX_PORTS + 1) up: no link's.
+            self.watch
+                .add(wake, libc::EPOLLIN as u32, WAKE_TOKEN + i as u64)
+                .map_err(|e| format!("console: cannot watch port {}'s calls: {e}", i + 1))?;
+        }
+        Ok(())
+    }
+
+    /// vhost mode: the ports whose connection came or went, with the files
+    /// the kernel is to read and write for each now.
+    pub fn take_swaps(&mut self) -> Vec<(usize, KernelFiles)> {
+        let swaps = std::mem::take(&mut self.swaps);
+        swaps.into_iter().map(|id| (id, self.ports[id - 1].link.kernel_files())).collect()
+    }
+
+    /// vhost mode: the files the kernel is to read and write for port
+    /// `id` (1 and up).
+    pub fn kernel_files(&self, id: usize) -> KernelFiles {
+        self.ports.get(id.wrapping_sub(1)).map_or((None, None), |p| p.link.kernel_files())
     }
 
     /// max_nr_ports: the console and the `--port`s.
@@ -111,6 +154,8 @@ impl Ports {
                 }
                 Ok(run)
             }
+            // The kernel's, in vhost mode.
+            _ if self.kernel => Ok(QueueRun::default()),
             _ => {
                 let id = index / 2 - 1;
                 let Some(port) = self.ports.get_mut(id - 1) else { return Ok(QueueRun::default()) };
@@ -191,15 +236,24 @@ impl Ports {
         let n = self.watch.ready(&mut self.events);
         for i in 0..n {
             let token = self.events[i].u64;
+            if token >= WAKE_TOKEN {
+                // The kernel used receive buffers: `settle` below looks.
+                continue;
+            }
             let (id, conn) = ((token / 2) as usize, token % 2 == 1);
             let Some(port) = id.checked_sub(1).and_then(|p| self.ports.get_mut(p)) else { continue };
             let changes = port.link.ready(&self.watch, id, conn, &mut port.rx);
-            let ready = port.ready;
-            if ready && (changes.connected || changes.disconnected) {
-                self.push(id as u32, PORT_OPEN, u16::from(changes.connected), &[]);
-            }
+            self.changed(id, changes);
             if changes.input {
                 news.queues |= 1 << (2 * id + 2);
+            }
+        }
+        // vhost mode: clients that hung up, once the kernel read what they left.
+        for id in 1..=self.ports.len() {
+            let link = &mut self.ports[id - 1].link;
+            if link.closing && link.settle() {
+                link.close(&self.watch, id);
+                self.changed(id, Changes { disconnected: true, ..Changes::default() });
             }
         }
         for port in &mut self.ports {
@@ -214,6 +268,20 @@ impl Ports {
             news.queues |= 1 << CONTROL_RECEIVEQ;
         }
         news
+    }
+
+    /// A port's host side connected or disconnected: the driver is told,
+    /// if it has the port ready; in vhost mode, the kernel is too.
+    fn changed(&mut self, id: usize, changes: Changes) {
+        if !(changes.connected || changes.disconnected) {
+            return;
+        }
+        if self.ports[id - 1].ready {
+            self.push(id as u32, PORT_OPEN, u16::from(changes.connected), &[]);
+        }
+        if self.kernel && !self.swaps.contains(&id) {
+            self.swaps.push(id);
+        }
     }
 
     /// The host's terminal changed size: a RESIZE for port 0, if the driver
