@@ -202,6 +202,43 @@ both() {
 # delta A B COUNTER: A's counter less B's, per MiB.
 delta() { awk -v a="$(stat_of "$1" "$3")" -v b="$(stat_of "$2" "$3")" -v m="$MIB" 'BEGIN { printf "%.1f", (a - b) / m }'; }
 
+# ports_bare: the bare-metal guests with ports, in vhost mode, against
+# the same runs in userspace mode (whose output `cargo xtask test` asserts
+# line for line): the ports guest writing to a file port, and each of
+# hostile-ports' control-queue abuses. Same stdout, same stderr but for
+# vhost's first line, same exit status, same file.
+ports_bare() {
+    B=$T/ports-bare
+    mkdir -p "$B"
+    # bare NAME MODE GUEST CMDLINE: one run; $B/NAME-MODE.{out,err,rc,p1,p2}.
+    bare() {
+        flag=""
+        [ "$2" = vhost ] && flag=--vhost
+        rm -f "$B/$1-$2.p1" "$B/$1-$2.p2"
+        timeout 120 "$VMM" $flag --guest "$GUESTS/$3" --cmdline "$4" --port "name=p1,file=$B/$1-$2.p1" \
+            --port "name=p2,file=$B/$1-$2.p2" < /dev/null > "$B/$1-$2.out" 2> "$B/$1-$2.err"
+        echo $? > "$B/$1-$2.rc"
+        [ "$2" = vhost ] && sed -i '1{/^=== Vhost acceleration enabled ===$/d}' "$B/$1-$2.err"
+    }
+    same() {
+        for f in out err rc p1 p2; do cmp -s "$B/$1-userspace.$f" "$B/$1-vhost.$f" || return 1; done
+    }
+    for m in userspace vhost; do bare ports $m ports.elf "wait-close=0 rounds=0"; done
+    same_ports() { same ports && [ "$(cat "$B/ports-vhost.rc")" = 0 ] && [ -s "$B/ports-vhost.p1" ]; }
+    check "ports (vhost): the bare-metal ports guest writes its line to a file port as in userspace mode" same_ports
+    if ! same_ports; then
+        for f in "$B"/ports-*; do echo "    $f:"; head -c 2000 "$f" | sed 's/^/      /'; done
+    fi
+    bare list userspace hostile-ports.elf "case=?"
+    cases=$(sed -n 's/.*; cases: //p' "$B/list-userspace.err")
+    check "ports (vhost): hostile-ports lists its cases" [ -n "$cases" ]
+    for case in $cases; do
+        for m in userspace vhost; do bare "$case" $m hostile-ports.elf "case=$case"; done
+        if same "$case"; then ok "ports (vhost): hostile-ports case=$case: as in userspace mode (exit $(cat "$B/$case-vhost.rc"))"
+        else not_ok "ports (vhost): hostile-ports case=$case: as in userspace mode" "$B/$case-userspace.err" "$B/$case-vhost.err"; fi
+    done
+}
+
 bench=""
 [ "$mode" = builtin ] && bench=yes
 if [ -n "$bench" ]; then
@@ -209,6 +246,7 @@ if [ -n "$bench" ]; then
     rand_sum=$(sha256sum < "$T/ports-rand" | cut -d' ' -f1)
 fi
 [ "$mode" != module ] || check "module: insmod (ports)" insmod "$MODULE_KO"
+ports_bare
 for pmode in $([ "$mode" = builtin ] && echo userspace) vhost; do
     P=$T/ports-$pmode
     mkdir -p "$P"

@@ -16,6 +16,7 @@
 //! to QEMU: no file is attached to them.
 use kernel::bindings;
 use kernel::error::{code::*, to_result};
+use kernel::init::init_array_from_fn;
 use kernel::prelude::*;
 
 use crate::poll::Poll;
@@ -456,12 +457,13 @@ impl Device for Console {
     const FEATURES: u64 = VIRTIO_F_VERSION_1 | VIRTIO_F_IN_ORDER | VIRTIO_RING_F_EVENT_IDX;
 
     fn new() -> impl PinInit<Self, Error> {
-        Console {
-            polls: core::array::from_fn(|i| match is_transmitq(i) {
+        // In place (the array is some 10 KiB: not on the kernel stack).
+        try_init!(Console {
+            polls <- init_array_from_fn::<_, NUM_QUEUES, _, Error>(|i| match is_transmitq(i) {
                 true => Poll::new(i, EPOLLOUT),
                 false => Poll::new(i, EPOLLIN | EPOLLHUP),
             }),
-        }
+        }? Error)
     }
 
     fn handle_kick(&self, worker: &Worker, index: usize, vq: &mut Vq<ConsoleQueue>) -> bool {

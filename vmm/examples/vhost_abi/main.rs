@@ -11,6 +11,7 @@
 mod driver;
 mod event_idx;
 mod hostile;
+mod ports;
 mod race;
 mod receive;
 mod storage;
@@ -78,6 +79,7 @@ fn main() {
     storage::run(&mut c);
     event_idx::run(&mut c);
     race::run(&mut c);
+    ports::run(&mut c);
     println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
     std::process::exit(if c.failed == 0 { 0 } else { 1 });
 }
@@ -104,7 +106,7 @@ fn basic(c: &mut Checks) {
         libc::EOPNOTSUPP,
     );
     c.errno("SET_FEATURES VERSION_1", &dev, SET_FEATURES, (1u64 << 32).to_ne_bytes().as_ptr(), 0);
-    c.errno("SET_VRING_NUM queue 2", &dev, SET_VRING_NUM, words(&[2, 16]).as_ptr(), libc::ENOBUFS);
+    c.errno("SET_VRING_NUM queue 64", &dev, SET_VRING_NUM, words(&[64, 16]).as_ptr(), libc::ENOBUFS);
     c.errno("SET_VRING_NUM size 3", &dev, SET_VRING_NUM, words(&[1, 3]).as_ptr(), libc::EINVAL);
     c.errno("SET_VRING_NUM size 0", &dev, SET_VRING_NUM, words(&[1, 0]).as_ptr(), libc::EINVAL);
     c.errno("SET_VRING_NUM size 65536", &dev, SET_VRING_NUM, words(&[1, 65536]).as_ptr(), libc::EINVAL);
@@ -202,7 +204,13 @@ fn basic(c: &mut Checks) {
         words(&[0, sink.as_raw_fd() as u32]).as_ptr(),
         libc::EBADF,
     );
-    c.errno("SET_BACKEND queue 2", &dev, SET_BACKEND, words(&[2, sink.as_raw_fd() as u32]).as_ptr(), libc::ENOBUFS);
+    c.errno(
+        "SET_BACKEND queue 2 (the control receiveq)",
+        &dev,
+        SET_BACKEND,
+        words(&[2, sink.as_raw_fd() as u32]).as_ptr(),
+        libc::ENOBUFS,
+    );
     c.errno(
         "SET_BACKEND read-only file",
         &dev,
