@@ -148,6 +148,9 @@ struct Run {
     used: bool,
     /// Stopped over budget with work left.
     more: bool,
+    /// A socket's input ended: its peer left and everything it sent was
+    /// read.
+    ended: bool,
 }
 
 // SAFETY: the iovecs are plain addresses into the owner's memory, used only
@@ -416,6 +419,7 @@ impl Input {
                     // included: it is never polled), the guest keeps its
                     // buffers.
                     self.done = true;
+                    run.ended = self.backend.socket;
                     return Ok(());
                 }
                 // As for output: a dying owner's queue goes with it.
@@ -488,6 +492,14 @@ impl Device for Console {
         // What was used before an error is the driver's, and so is its call.
         if run.used {
             vq.signal_used();
+        }
+        // The owner learns that a socket's peer is done with when the
+        // kernel has read all it sent, and only the worker knows when that
+        // is: the call eventfd says so, whatever the driver asked for (at
+        // worst a used-buffer notification with nothing new, which §2.7.10
+        // allows the device).
+        if run.ended {
+            vq.signal_call();
         }
         match result {
             Ok(()) => run.more,

@@ -108,6 +108,13 @@ impl<Q: Default> Vq<Q> {
         }
     }
 
+    /// Signals the call eventfd whatever the driver asked for.
+    pub(crate) fn signal_call(&self) {
+        if let Some(call) = &self.call {
+            call.signal();
+        }
+    }
+
     /// Stops the queue on a driver error or a failed backend file (vhost's
     /// vq_err): one log line, the err eventfd signalled, nothing runs until
     /// the ring is set up again.

@@ -332,7 +332,7 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "console-as-vport",
-        warnings: &["console: PORT_OPEN for port 0, the console port, which is no generic port; ignored"],
+        warnings: &["console: PORT_OPEN for port 0, the console port, before the device announced it; ignored"],
         report: None,
     },
     Case { name: "port-not-added", warnings: &["console: the driver could not add port 1"], report: None },

@@ -53,10 +53,12 @@ fn main(boot: &BootInfo) -> ! {
                 debug::fail(b"hostile-ports: a control message after DEVICE_READY 0");
             }
         }
-        // Port 0 is the console (hvc0), not a generic port to open.
+        // Port 0 opened as a generic port: before the device made it the
+        // console (Linux opens it only after CONSOLE_PORT, as hvc0).
         b"console-as-vport" => {
-            p.bring_up(false);
+            p.send(BAD_ID, DEVICE_READY, 1);
             p.send(0, PORT_OPEN, 1);
+            p.wait(|s| s.console_port);
         }
         // PORT_READY with value 0: the driver could not add port 1.
         b"port-not-added" => {

@@ -90,9 +90,10 @@ impl Ports {
         })
     }
 
-    /// vhost mode: the kernel moves every port's bytes; `wakes[i]` is
-    /// signalled when it used buffers of port i + 1's receiveq (its call
-    /// eventfd), which is when a client that hung up may be done with.
+    /// vhost mode: the kernel moves every port's bytes; `wakes[i]` is port
+    /// i + 1's receiveq call eventfd, which the kernel also signals when it
+    /// has read the end of a client's input: a client that hung up is done
+    /// with then.
     pub fn in_kernel(&mut self, wakes: &[RawFd]) -> Result<(), String> {
         self.kernel = true;
         for (i, (port, &wake)) in self.ports.iter_mut().zip(wakes).enumerate() {
@@ -206,8 +207,11 @@ impl Ports {
                     self.push(id, PORT_OPEN, 1, &[]);
                 }
             }
+            // Linux's init_port_console opens port 0 once it is the console
+            // (hvc0); before that it is no port to open.
+            PORT_OPEN if m.id == 0 && self.console_ready => {}
             PORT_OPEN if m.id == 0 => {
-                warn!("console: PORT_OPEN for port 0, the console port, which is no generic port; ignored")
+                warn!("console: PORT_OPEN for port 0, the console port, before the device announced it; ignored")
             }
             PORT_OPEN => {
                 let port = &mut self.ports[m.id as usize - 1];
