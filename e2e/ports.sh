@@ -182,7 +182,7 @@ ports_both() {
         for dir in in out; do
             if [ $dir = in ]; then a=in-$bs b=idle what="host -> guest" r=$(rate "$P/vmm-$bs.send-rate")
             else a=both-$bs b=in-$bs what="guest -> host" r=$(rate "$P/vmm-$bs.recv-rate"); fi
-            kicks="$(delta $a $b "queue notifications") kicks"
+            kicks="$(delta $a $b "queue notifications") kicks as exits, $(delta $a $b "ioeventfd notifications") through the ioeventfd"
             [ "$pmode" = vhost ] && kicks="$(delta $a $b "ioeventfd notifications") ioeventfd kicks, $(delta $a $b "worker wake-ups") worker wake-ups"
             echo "bench: port, vmm ($pmode), $what, writes of $bs: $r MiB/s ($MIB MiB); per MiB:" \
                 "$(delta $a $b exits) exits, $kicks, $(delta $a $b "used notifications") interrupts"
