@@ -567,18 +567,7 @@ impl Vm {
                 if let Some((cols, rows)) = size {
                     console = console.with_size(cols, rows);
                 }
-                let mut console =
-                    console.with_ports(ports).map_err(|e| VmError::Devices(format!("console ports: {e}")))?;
-                let mut kicks = Vec::new();
-                for queue in console.port_queues() {
-                    let kick = EventFd::new(EFD_NONBLOCK).map_err(|e| VmError::Devices(e.to_string()))?;
-                    let notify = kvm_ioctls::IoEventAddress::Mmio(slot.base + crate::virtio::mmio::QUEUE_NOTIFY);
-                    vm.register_ioevent(&kick, &notify, queue as u32)
-                        .map_err(|e| VmError::Kvm("register an ioeventfd", e))?;
-                    kicks.push((queue, kick));
-                }
-                console.set_kicks(kicks);
-                Box::new(console)
+                Box::new(console.with_ports(ports).map_err(|e| VmError::Devices(format!("console ports: {e}")))?)
             }
             ConsoleBackend::Vhost { poll_us, input } => {
                 Box::new(VhostConsole::on_mmio(vm, mem, slot.base, out, input, poll_us, (ports, size))?)

@@ -13,11 +13,9 @@ mod ports;
 mod stream;
 
 use std::io;
-use std::os::fd::AsRawFd;
 
 use virtio_queue::Queue;
 use vm_memory::GuestMemoryMmap;
-use vmm_sys_util::eventfd::EventFd;
 
 use super::{
     DeviceEvent, News, QueueError, QueueRun, VirtioDevice, VIRTIO_F_IN_ORDER, VIRTIO_F_VERSION_1,
@@ -89,9 +87,6 @@ pub struct Console {
     queue_sizes: Vec<u16>,
     /// The driver took VIRTIO_CONSOLE_F_MULTIPORT.
     multiport: bool,
-    /// The ports' data queues' QueueNotify ioeventfds (queue index,
-    /// eventfd), once the VM registered them.
-    kicks: Vec<(usize, EventFd)>,
     /// Bytes taken from the guest for the output, for statistics.
     pub bytes_out: u64,
 }
@@ -107,26 +102,8 @@ impl Console {
             ports: None,
             queue_sizes: vec![QUEUE_MAX_SIZE; 2],
             multiport: false,
-            kicks: Vec::new(),
             bytes_out: 0,
         }
-    }
-
-    /// The ports' data queues (4 and up), whose notifications the VM may
-    /// take through ioeventfds; port 0's and the control queues' stay
-    /// exits (the driver spins on a control buffer until it is used, and
-    /// the single-port console stays as it always was).
-    pub fn port_queues(&self) -> std::ops::Range<usize> {
-        4.min(self.queue_sizes.len())..self.queue_sizes.len()
-    }
-
-    /// The driver's notifications of the ports' data queues come through
-    /// these (KVM ioeventfds on QueueNotify, datamatch the queue index), as
-    /// the block device takes its own: the vCPU goes on in the kernel and
-    /// the event loop runs the queue, several buffers a run while the guest
-    /// streams.
-    pub fn set_kicks(&mut self, kicks: Vec<(usize, EventFd)>) {
-        self.kicks = kicks;
     }
 
     /// Offers VIRTIO_CONSOLE_F_SIZE, the console being `cols` by `rows`.
@@ -248,7 +225,6 @@ impl VirtioDevice for Console {
         if let Some(ports) = &self.ports {
             events.extend(ports.events());
         }
-        events.extend(self.kicks.iter().map(|(queue, kick)| DeviceEvent::Kick { fd: kick.as_raw_fd(), queue: *queue }));
         events
     }
 
@@ -283,17 +259,8 @@ impl VirtioDevice for Console {
         }
     }
 
-    /// With no kick the event loop has yet to take: the guest's
-    /// notification went to an ioeventfd, not through this device, and the
-    /// guest may halt before the loop reads it (the loop reads kicks under
-    /// the transport's lock, which the caller holds).
     fn idle(&self, _mem: &GuestMemoryMmap, _queues: &[Queue]) -> bool {
-        let unread = |kick: &EventFd| {
-            let mut p = libc::pollfd { fd: kick.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one live pollfd, no waiting.
-            unsafe { libc::poll(&mut p, 1, 0) == 1 }
-        };
-        self.ports.as_ref().is_none_or(Ports::idle) && !self.kicks.iter().any(|(_, kick)| unread(kick))
+        self.ports.as_ref().is_none_or(Ports::idle)
     }
 
     fn dump(&mut self) -> Vec<String> {
