@@ -10,7 +10,7 @@
  *                                    send BYTES of stdin in writes of CHUNK;
  *                                    then print the guest's next line (reply)
  *                                    or close at once (close)
- *   porthost recv SOCK BYTES CHUNK   connect (SOCK "-": stdin); copy BYTES to
+ *   porthost recv SOCK BYTES CHUNK [PID AT]  (PID: SIGKILLed after AT bytes) connect (SOCK "-": stdin); copy BYTES to
  *                                    stdout in reads of CHUNK; then read on to
  *                                    the end (stdin) or close (a socket)
  *   porthost pty COLS ROWS COLS2 ROWS2 MARK CMD...
@@ -208,6 +208,12 @@ static int send_bytes(const char *path, unsigned long long bytes, size_t chunk, 
     return 0;
 }
 
+/* With kill_pid > 0: SIGKILL to kill_pid once kill_at bytes came (the
+ * reader sees them first: no test shell polling a file's size on a busy
+ * CPU). */
+static pid_t kill_pid;
+static unsigned long long kill_at;
+
 static int recv_bytes(const char *path, unsigned long long bytes, size_t chunk)
 {
     char *buf = malloc(chunk);
@@ -229,6 +235,10 @@ static int recv_bytes(const char *path, unsigned long long bytes, size_t chunk)
             t0 = now();
         write_all(1, buf, n);
         got += n;
+        if (kill_pid > 0 && got >= kill_at) {
+            kill(kill_pid, SIGKILL);
+            kill_pid = 0;
+        }
     }
     double t1 = now();
     if (got < bytes) {
@@ -318,6 +328,11 @@ int main(int argc, char **argv)
         return send_bytes(argv[2], strtoull(argv[3], NULL, 0), strtoul(argv[4], NULL, 0), strcmp(argv[5], "reply") == 0);
     if (argc == 5 && strcmp(argv[1], "recv") == 0)
         return recv_bytes(argv[2], strtoull(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
+    if (argc == 7 && strcmp(argv[1], "recv") == 0) {
+        kill_pid = (pid_t)strtol(argv[5], NULL, 0);
+        kill_at = strtoull(argv[6], NULL, 0);
+        return recv_bytes(argv[2], strtoull(argv[3], NULL, 0), strtoul(argv[4], NULL, 0));
+    }
     if (argc >= 8 && strcmp(argv[1], "pty") == 0)
         return with_pty(argv + 2);
     fprintf(stderr, "usage: porthost rt SOCK FILE | send SOCK BYTES CHUNK reply|close | recv SOCK BYTES CHUNK |\n"
