@@ -508,18 +508,7 @@ impl VirtioDevice for VhostConsole {
     }
 
     fn resize(&mut self, cols: u16, rows: u16) -> News {
-        if self.size.is_none() {
-            return News::default();
-        }
-        self.size = Some((cols, rows));
-        match &mut self.ports {
-            Some(ports) if self.multiport => ports.resize(cols, rows),
-            Some(ports) => {
-                ports.resize(cols, rows);
-                News { config_changed: true, ..News::default() }
-            }
-            None => News { config_changed: true, ..News::default() },
-        }
+        console::resize(&mut self.size, self.ports.as_mut(), self.multiport, (cols, rows))
     }
 
     /// Relayed input (a terminal's): into the pipe the kernel reads, as much

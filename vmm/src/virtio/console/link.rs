@@ -330,12 +330,6 @@ impl Link {
         failed || unread == 0
     }
 
-    /// In vhost mode, ends the connection of a client that hung up, once
-    /// `settle` said so.
-    pub fn close(&mut self, watch: &Watch, port: usize) {
-        self.disconnect(watch, port);
-    }
-
     fn accept(&mut self, watch: &Watch, port: usize, changes: &mut Changes) {
         let Kind::Socket { listener, listening, .. } = &mut self.kind else { return };
         if self.conn.is_some() {
@@ -425,8 +419,9 @@ impl Link {
         wrote > 0
     }
 
-    /// The client left: the listener takes the next.
-    fn disconnect(&mut self, watch: &Watch, port: usize) {
+    /// The client left (in vhost mode: once `settle` said so): the
+    /// listener takes the next.
+    pub fn disconnect(&mut self, watch: &Watch, port: usize) {
         if let Some(conn) = self.conn.take() {
             if self.registered.take().is_some() {
                 let _ = watch.ctl(libc::EPOLL_CTL_DEL, conn.as_raw_fd(), 0, 0);

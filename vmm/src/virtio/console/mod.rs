@@ -54,6 +54,25 @@ pub fn config(size: Option<(u16, u16)>, max_nr_ports: u32) -> [u8; CONFIG_SIZE a
     config
 }
 
+/// The host's terminal is now `cols` by `rows`, for a console of `size`
+/// (None: VIRTIO_CONSOLE_F_SIZE not offered): a RESIZE message for port 0
+/// if the driver took MULTIPORT, else a configuration change. Both
+/// consoles' (userspace and vhost).
+pub fn resize(size: &mut Option<(u16, u16)>, ports: Option<&mut Ports>, multiport: bool, new: (u16, u16)) -> News {
+    if size.is_none() {
+        return News::default();
+    }
+    *size = Some(new);
+    match ports {
+        Some(ports) if multiport => ports.resize(new.0, new.1),
+        Some(ports) => {
+            ports.resize(new.0, new.1);
+            News { config_changed: true, ..News::default() }
+        }
+        None => News { config_changed: true, ..News::default() },
+    }
+}
+
 /// Reads `config` at `offset`: emerg_wr, write-only, reads 0. False if out
 /// of range.
 pub fn read_config_of(config: [u8; CONFIG_SIZE as usize], offset: u64, data: &mut [u8]) -> bool {
@@ -245,18 +264,7 @@ impl VirtioDevice for Console {
     }
 
     fn resize(&mut self, cols: u16, rows: u16) -> News {
-        if self.size.is_none() {
-            return News::default();
-        }
-        self.size = Some((cols, rows));
-        match &mut self.ports {
-            Some(ports) if self.multiport => ports.resize(cols, rows),
-            Some(ports) => {
-                ports.resize(cols, rows);
-                News { config_changed: true, ..News::default() }
-            }
-            None => News { config_changed: true, ..News::default() },
-        }
+        resize(&mut self.size, self.ports.as_mut(), self.multiport, (cols, rows))
     }
 
     fn idle(&self, _mem: &GuestMemoryMmap, _queues: &[Queue]) -> bool {

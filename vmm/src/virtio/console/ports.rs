@@ -98,7 +98,6 @@ impl Ports {
         self.kernel = true;
         for (i, (port, &wake)) in self.ports.iter_mut().zip(wakes).enumerate() {
             port.link.in_kernel().map_err(|e| format!("--port {}: {e}", port.name))?;
-            port.link.sync(&self.watch, i + 1, 0);
             // Tokens from 2 * (MAX_PORTS + 1) up: no link's.
             self.watch
                 .add(wake, libc::EPOLLIN as u32, WAKE_TOKEN + i as u64)
@@ -256,7 +255,7 @@ impl Ports {
         for id in 1..=self.ports.len() {
             let link = &mut self.ports[id - 1].link;
             if link.closing && link.settle() {
-                link.close(&self.watch, id);
+                link.disconnect(&self.watch, id);
                 self.changed(id, Changes { disconnected: true, ..Changes::default() });
             }
         }
