@@ -276,8 +276,9 @@ $TAIL"
 
 # Disks (vmm --disk, virtio-blk): the Linux guest (LINUX_KERNEL; its /init,
 # e2e/guest-init, does what `e2e=disk step=...` says and prints what it finds
-# on hvc0) on raw images in this VM's RAM. Each run in userspace and vhost
-# mode (the console in the kernel, the disk in vmm) and with both engines:
+# on hvc0) on raw images in this VM's RAM. Each run with the disk in vmm
+# (both engines, engine=io_uring and engine=sync) and in vhost mode (the
+# console and the disk in the kernel: /dev/vhost-blk):
 #   write    /dev/vda and a read-only /dev/vdb with their sizes and serials
 #            (GET_ID); a write to vdb fails and its image is unchanged; ext4
 #            on vda (EXT4_IMAGE, made by mkfs.ext4 on the host): files
@@ -321,6 +322,15 @@ fsck_clean() {
         && sed -n '$p' "$T/$2.fsck" | grep -q "^$1: [0-9]*/[0-9]* files "
 }
 
+# disk_mode io_uring|sync|vhost: vmm's flag and --disk option for a mode,
+# and its words in check lines ($flag, $eng, $what).
+disk_mode() {
+    case $1 in
+        vhost) flag=--vhost eng="" what="vhost (the disk in the kernel)" ;;
+        *) flag="" eng=",engine=$1" what="engine=$1" ;;
+    esac
+}
+
 disk_checks() {
     if [ -z "${E2FSCK:-}" ] || [ -z "${DEBUGFS:-}" ] || [ -z "${EXT4_IMAGE:-}" ]; then
         not_ok "$1: disk: E2FSCK, DEBUGFS and EXT4_IMAGE are set (the disk tests need them)"
@@ -344,101 +354,99 @@ disk_checks() {
     ro_sum=$(sha256sum < "$ro" | cut -d' ' -f1)
     img=$T/dk/disk.img
 
-    for m in user vhost; do
-        flag=""
-        [ $m = vhost ] && flag=--vhost
-        for e in io_uring sync; do
-            w="$d, $m, engine=$e"
-            n=disk-$m-$e
-            gunzip -c "$EXT4_IMAGE" > "$img"
-            sectors=$(($(wc -c < "$img") / 512))
+    for e in io_uring sync vhost; do
+        disk_mode $e
+        w="$d, $what"
+        n=disk-$e
+        gunzip -c "$EXT4_IMAGE" > "$img"
+        sectors=$(($(wc -c < "$img") / 512))
 
-            disk_run "$n-write" $flag --disk "$img,serial=e2e-vda,engine=$e" \
-                --disk "$ro,readonly=on,serial=e2e-vdb,engine=$e" --cmdline "$DCMD step=write"
-            {
-                echo "vda: $sectors sectors, ro 0, serial e2e-vda"
-                echo "vdb: 8192 sectors, ro 1, serial e2e-vdb"
-                echo "vdb: write refused: dd: error writing '/dev/vdb': Operation not permitted"
-                echo "vdb: $ro_sum  -"
-                echo "vda: ext4 mounted"
-                echo "vda: synced"
-                cat "$T/dk/sums"
-                echo "vda: unmounted"
-            } > "$T/$n-write.want"
-            disk_expect "$n-write" "$w: the guest sees vda and a read-only vdb (sizes, serials); a write to vdb fails; ext4 on vda: files written, synced, unmounted"
-            check "$w: the read-only image is unchanged (sha256)" [ "$(sha256sum < "$ro" | cut -d' ' -f1)" = "$ro_sum" ]
-            if fsck_clean "$img" "$n-write"; then ok "$w: e2fsck -fn on the image is clean"; else
-                not_ok "$w: e2fsck -fn on the image is clean (exit $rc)" "$T/$n-write.fsck"; fi
+        disk_run "$n-write" $flag --disk "$img,serial=e2e-vda$eng" \
+            --disk "$ro,readonly=on,serial=e2e-vdb$eng" --cmdline "$DCMD step=write"
+        {
+            echo "vda: $sectors sectors, ro 0, serial e2e-vda"
+            echo "vdb: 8192 sectors, ro 1, serial e2e-vdb"
+            echo "vdb: write refused: dd: error writing '/dev/vdb': Operation not permitted"
+            echo "vdb: $ro_sum  -"
+            echo "vda: ext4 mounted"
+            echo "vda: synced"
+            cat "$T/dk/sums"
+            echo "vda: unmounted"
+        } > "$T/$n-write.want"
+        disk_expect "$n-write" "$w: the guest sees vda and a read-only vdb (sizes, serials); a write to vdb fails; ext4 on vda: files written, synced, unmounted"
+        check "$w: the read-only image is unchanged (sha256)" [ "$(sha256sum < "$ro" | cut -d' ' -f1)" = "$ro_sum" ]
+        if fsck_clean "$img" "$n-write"; then ok "$w: e2fsck -fn on the image is clean"; else
+            not_ok "$w: e2fsck -fn on the image is clean (exit $rc)" "$T/$n-write.fsck"; fi
 
-            disk_run "$n-verify" $flag --disk "$img,engine=$e" --cmdline "$DCMD step=verify"
-            { echo "vda: ext4 mounted"; cat "$T/dk/sums"; echo "vda: unmounted"; } > "$T/$n-verify.want"
-            disk_expect "$n-verify" "$w: after a reboot (a second vmm run on the image) the files are the same"
+        disk_run "$n-verify" $flag --disk "$img$eng" --cmdline "$DCMD step=verify"
+        { echo "vda: ext4 mounted"; cat "$T/dk/sums"; echo "vda: unmounted"; } > "$T/$n-verify.want"
+        disk_expect "$n-verify" "$w: after a reboot (a second vmm run on the image) the files are the same"
 
-            # Durability: killed at the marker, after the guest's sync.
-            : > "$T/$n-durable.raw"
-            "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 --disk "$img,engine=$e" \
-                --cmdline "$DCMD step=durable" < /dev/null > "$T/$n-durable.raw" 2> "$T/$n-durable.err" &
-            pid=$!
-            i=0
-            while ! grep -q 'e2e-durable: synced' "$T/$n-durable.raw" && [ $i -lt 3000 ] && kill -0 $pid 2> /dev/null; do
-                sleep 0.1
-                i=$((i + 1))
-            done
-            # Meanwhile the image is locked: a second vmm may not open it,
-            # writable or read-only (its file system is mounted in the guest).
-            for how in "" ",readonly=on"; do
-                "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --disk "$img$how" < /dev/null > /dev/null 2> "$T/$n-lock.err"
-                rc=$?
-                printf 'vmm: error: --disk %s: in use by another process (it holds a lock on the image)\n' "$img" > "$T/$n-lock.want"
-                if [ $rc = 1 ] && cmp -s "$T/$n-lock.err" "$T/$n-lock.want"; then
-                    ok "$w: a second vmm given the image in use (--disk IMG$how) refuses it, exit 1"
-                else
-                    not_ok "$w: a second vmm given the image in use (--disk IMG$how) refuses it, exit 1 (exit $rc)" "$T/$n-lock.err" "$T/$n-lock.want"
-                fi
-            done
-            kill -9 $pid 2> /dev/null
-            wait $pid
-            echo $? > "$T/$n-durable.rc"
-            tr -d '\r' < "$T/$n-durable.raw" > "$T/$n-durable.out"
-            printf 'vda: ext4 mounted\ne2e-durable: synced\n' > "$T/$n-durable.want"
-            killed_ok() { [ "$(cat "$T/$n-durable.rc")" = 137 ] && cmp -s "$T/$n-durable.out" "$T/$n-durable.want"; }
-            if killed_ok; then ok "$w: the guest wrote a file, synced, said so; vmm killed (SIGKILL) at its marker"; else
-                not_ok "$w: the guest wrote a file, synced, said so; vmm killed (SIGKILL) at its marker (exit $(cat "$T/$n-durable.rc"))" \
-                    "$T/$n-durable.out" "$T/$n-durable.err"; fi
-            # The journal the guest committed, replayed by e2fsck; besides
-            # that, e2fsck may only set the superblock's free block and inode
-            # counts (ext4 keeps them in memory and writes them at unmount);
-            # then e2fsck -fn finds nothing.
-            "$E2FSCK" -fy "$img" > "$T/$n-durable.replay" 2>&1
-            rc=$?
-            replay_ok() {
-                [ $rc = 1 ] && [ "$(sed -n 2p "$T/$n-durable.replay")" = "$img: recovering journal" ] \
-                    && [ "$(sed '1,2d;$d' "$T/$n-durable.replay" | grep -v '^Pass [1-5]: ' | grep -v '^Fix? yes$' | grep -v '^$' \
-                        | grep -v '^Free \(blocks\|inodes\) count wrong ([0-9]*, counted=[0-9]*)\.$')" = "$img: ***** FILE SYSTEM WAS MODIFIED *****" ]
-            }
-            if replay_ok; then ok "$w: ... e2fsck replays the journal, and fixes no more than the free counts"; else
-                not_ok "$w: ... e2fsck replays the journal, and fixes no more than the free counts (exit $rc)" "$T/$n-durable.replay"; fi
-            if fsck_clean "$img" "$n-durable"; then ok "$w: ... the image is clean after its journal's replay (e2fsck -fn)"; else
-                not_ok "$w: ... the image is clean after its journal's replay (e2fsck -fn, exit $rc)" "$T/$n-durable.replay" "$T/$n-durable.fsck"; fi
-            got=$("$DEBUGFS" -R "cat /e2e/durable" "$img" 2> /dev/null | sha256sum | cut -d' ' -f1)
-            got_big=$("$DEBUGFS" -R "cat /e2e/big" "$img" 2> /dev/null | sha256sum | cut -d' ' -f1)
-            check "$w: ... and holds the synced file, byte-exact, and the earlier ones" [ "$got" = "$durable_sum" -a "$got_big" = "$big_sum" ]
-
-            disk_run "$n-raw" $flag --disk "$img,engine=$e" --cmdline "$DCMD step=raw mib=64"
-            printf 'vda: wrote 64 MiB\nvda: read back %s  -\n' "${DD_SHA256:?}" > "$T/$n-raw.want"
-            disk_expect "$n-raw" "$w: 64 MiB written raw to /dev/vda (O_DIRECT) read back the same (sha256)"
-            check "$w: ... and the image holds them (sha256)" [ "$(sha256sum < "$img" | cut -d' ' -f1)" = "$DD_SHA256" ]
-            rm -f "$img"
+        # Durability: killed at the marker, after the guest's sync.
+        : > "$T/$n-durable.raw"
+        "$VMM" $flag --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 --disk "$img$eng" \
+            --cmdline "$DCMD step=durable" < /dev/null > "$T/$n-durable.raw" 2> "$T/$n-durable.err" &
+        pid=$!
+        i=0
+        while ! grep -q 'e2e-durable: synced' "$T/$n-durable.raw" && [ $i -lt 3000 ] && kill -0 $pid 2> /dev/null; do
+            sleep 0.1
+            i=$((i + 1))
         done
+        # Meanwhile the image is locked: a second vmm may not open it,
+        # writable or read-only (its file system is mounted in the guest).
+        for how in "" ",readonly=on"; do
+            "$VMM" --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --disk "$img$how" < /dev/null > /dev/null 2> "$T/$n-lock.err"
+            rc=$?
+            printf 'vmm: error: --disk %s: in use by another process (it holds a lock on the image)\n' "$img" > "$T/$n-lock.want"
+            if [ $rc = 1 ] && cmp -s "$T/$n-lock.err" "$T/$n-lock.want"; then
+                ok "$w: a second vmm given the image in use (--disk IMG$how) refuses it, exit 1"
+            else
+                not_ok "$w: a second vmm given the image in use (--disk IMG$how) refuses it, exit 1 (exit $rc)" "$T/$n-lock.err" "$T/$n-lock.want"
+            fi
+        done
+        kill -9 $pid 2> /dev/null
+        wait $pid
+        echo $? > "$T/$n-durable.rc"
+        tr -d '\r' < "$T/$n-durable.raw" > "$T/$n-durable.out"
+        printf 'vda: ext4 mounted\ne2e-durable: synced\n' > "$T/$n-durable.want"
+        killed_ok() { [ "$(cat "$T/$n-durable.rc")" = 137 ] && cmp -s "$T/$n-durable.out" "$T/$n-durable.want"; }
+        if killed_ok; then ok "$w: the guest wrote a file, synced, said so; vmm killed (SIGKILL) at its marker"; else
+            not_ok "$w: the guest wrote a file, synced, said so; vmm killed (SIGKILL) at its marker (exit $(cat "$T/$n-durable.rc"))" \
+                "$T/$n-durable.out" "$T/$n-durable.err"; fi
+        # The journal the guest committed, replayed by e2fsck; besides
+        # that, e2fsck may only set the superblock's free block and inode
+        # counts (ext4 keeps them in memory and writes them at unmount);
+        # then e2fsck -fn finds nothing.
+        "$E2FSCK" -fy "$img" > "$T/$n-durable.replay" 2>&1
+        rc=$?
+        replay_ok() {
+            [ $rc = 1 ] && [ "$(sed -n 2p "$T/$n-durable.replay")" = "$img: recovering journal" ] \
+                && [ "$(sed '1,2d;$d' "$T/$n-durable.replay" | grep -v '^Pass [1-5]: ' | grep -v '^Fix? yes$' | grep -v '^$' \
+                    | grep -v '^Free \(blocks\|inodes\) count wrong ([0-9]*, counted=[0-9]*)\.$')" = "$img: ***** FILE SYSTEM WAS MODIFIED *****" ]
+        }
+        if replay_ok; then ok "$w: ... e2fsck replays the journal, and fixes no more than the free counts"; else
+            not_ok "$w: ... e2fsck replays the journal, and fixes no more than the free counts (exit $rc)" "$T/$n-durable.replay"; fi
+        if fsck_clean "$img" "$n-durable"; then ok "$w: ... the image is clean after its journal's replay (e2fsck -fn)"; else
+            not_ok "$w: ... the image is clean after its journal's replay (e2fsck -fn, exit $rc)" "$T/$n-durable.replay" "$T/$n-durable.fsck"; fi
+        got=$("$DEBUGFS" -R "cat /e2e/durable" "$img" 2> /dev/null | sha256sum | cut -d' ' -f1)
+        got_big=$("$DEBUGFS" -R "cat /e2e/big" "$img" 2> /dev/null | sha256sum | cut -d' ' -f1)
+        check "$w: ... and holds the synced file, byte-exact, and the earlier ones" [ "$got" = "$durable_sum" -a "$got_big" = "$big_sum" ]
+
+        disk_run "$n-raw" $flag --disk "$img$eng" --cmdline "$DCMD step=raw mib=64"
+        printf 'vda: wrote 64 MiB\nvda: read back %s  -\n' "${DD_SHA256:?}" > "$T/$n-raw.want"
+        disk_expect "$n-raw" "$w: 64 MiB written raw to /dev/vda (O_DIRECT) read back the same (sha256)"
+        check "$w: ... and the image holds them (sha256)" [ "$(sha256sum < "$img" | cut -d' ' -f1)" = "$DD_SHA256" ]
+        rm -f "$img"
     done
     # A block device as the image, opened O_DIRECT (direct=on): the test
     # kernel's 64 MiB RAM disk, filled raw by the guest.
     if [ -b /dev/ram0 ]; then
-        for e in io_uring sync; do
-            w="$d, /dev/ram0 as the image, direct=on, engine=$e"
+        for e in io_uring sync vhost; do
+            disk_mode $e
+            w="$d, /dev/ram0 as the image, direct=on, $what"
             n=disk-ram0-$e
             dd if=/dev/zero of=/dev/ram0 bs=1M count=64 2> /dev/null
-            disk_run "$n" --disk "/dev/ram0,direct=on,engine=$e" --cmdline "$DCMD step=raw mib=64"
+            disk_run "$n" $flag --disk "/dev/ram0,direct=on$eng" --cmdline "$DCMD step=raw mib=64"
             printf 'vda: wrote 64 MiB\nvda: read back %s  -\n' "$DD_SHA256" > "$T/$n.want"
             disk_expect "$n" "$w: 64 MiB written raw to /dev/vda read back the same (sha256)"
             check "$w: ... and /dev/ram0 holds them (sha256)" [ "$(sha256sum < /dev/ram0 | cut -d' ' -f1)" = "$DD_SHA256" ]
@@ -455,13 +463,14 @@ disk_checks() {
         pat=$(yes abcdefghijklmno | head -c 1048576 | sha256sum)
         four=$({ head -c 1048576 /dev/zero; yes abcdefghijklmno | head -c 1048576; head -c 1048576 /dev/zero
             yes abcdefghijklmno | head -c 1048576; } | sha256sum | cut -d' ' -f1)
-        for e in io_uring sync; do
-            w="$d, an image on ext4, engine=$e"
+        for e in io_uring sync vhost; do
+            disk_mode $e
+            w="$d, an image on ext4, $what"
             n=disk-trim-$e
             timg=/mnt/dk/trim.img
             rm -f "$timg"
             truncate -s 8M "$timg"
-            disk_run "$n" --disk "$timg,engine=$e" --cmdline "$DCMD step=trim"
+            disk_run "$n" $flag --disk "$timg$eng" --cmdline "$DCMD step=trim"
             printf 'vda: wrote 4 MiB\nvda: discarded 1 MiB at 0\nvda: zeroed 1 MiB at 2 MiB\nvda: MiB 0: %s\nvda: MiB 1: %s\nvda: MiB 2: %s\nvda: MiB 3: %s\n' \
                 "$zero" "$pat" "$zero" "$pat" > "$T/$n.want"
             disk_expect "$n" "$w: DISCARD and WRITE_ZEROES: the guest reads zeros there, the pattern elsewhere"
@@ -502,18 +511,37 @@ disk_bench() {
     # delta NAME COUNTER: a --stats counter of NAME less the baseline's.
     delta() { awk -v a="$(stat_value "$1" "$2")" -v b="$(stat_value bench-idle "$2")" 'BEGIN { print a - b }'; }
     per() { awk -v n="$1" -v r="$2" 'BEGIN { if (r > 0) printf "%.2f", n / r; else print "?" }'; }
-    for e in io_uring sync; do
+    for e in io_uring sync vhost; do
+        disk_mode $e
         n=bench-$e
-        disk_run "$n" --disk "$bimg,engine=$e" --stats --cmdline "$DCMD step=bench mib=64 secs=3"
-        check "disk bench, engine=$e: runs to its end, exit 0" bench_done "$n"
-        sed -n "s/^diskbench: \(.*:.*\)/bench: disk, vmm engine=$e: \1/p" "$T/$n.out"
+        disk_run "$n" $flag --disk "$bimg$eng" --stats --cmdline "$DCMD step=bench mib=64 secs=3"
+        check "disk bench, $what: runs to its end, exit 0" bench_done "$n"
+        sed -n "s/^diskbench: \(.*:.*\)/bench: disk, vmm $what: \1/p" "$T/$n.out"
         reqs=$(sed -n 's/.*, \([0-9]*\) requests$/\1/p' "$T/$n.out" | awk '{ s += $1 } END { print s + 0 }')
+        # vmm does not see the kernel's requests: per request of the guest's count.
         dreq=$(delta "$n" "disk requests")
-        echo "bench: disk, vmm engine=$e: per request (this run less one without the benchmark: $dreq requests by vmm's" \
+        [ $e = vhost ] && dreq=$reqs
+        wakeups=""
+        [ $e = vhost ] && wakeups=", $(per "$(stat_value "$n" "worker wake-ups")" "$dreq") worker wake-ups"
+        echo "bench: disk, vmm $what: per request (this run less one without the benchmark: $dreq requests by vmm's" \
             "count, $reqs by the guest's): $(per "$(delta "$n" exits)" "$dreq") userspace exits," \
-            "$(per "$(delta "$n" "ioeventfd notifications")" "$dreq") kicks (ioeventfd), $(per "$(delta "$n" "used notifications")" "$dreq") interrupts;" \
+            "$(per "$(delta "$n" "ioeventfd notifications")" "$dreq") kicks (ioeventfd), $(per "$(delta "$n" "used notifications")" "$dreq") interrupts$wakeups;" \
             "$(grep '^exits:' "$T/$n.err")"
     done
+    # ratio A B: bench-A's figures over bench-B's, phase by phase.
+    ratio() {
+        for p in "seqwrite 1M" "seqread 1M" "randread 4K QD1" "randread 4K QD16" "randwrite 4K QD16"; do
+            a=$(sed -n "s/^diskbench: $p: .* = \([0-9.]*\) \(MiB\/s\|IOPS\).*/\1/p" "$T/bench-$1.out")
+            b=$(sed -n "s/^diskbench: $p: .* = \([0-9.]*\) \(MiB\/s\|IOPS\).*/\1/p" "$T/bench-$2.out")
+            la=$(sed -n "s/^diskbench: $p: .*latency avg \([0-9]*\) us.*/\1/p" "$T/bench-$1.out")
+            lb=$(sed -n "s/^diskbench: $p: .*latency avg \([0-9]*\) us.*/\1/p" "$T/bench-$2.out")
+            printf '%s %s|' "$p" "$(awk -v a="$a" -v b="$b" -v la="$la" -v lb="$lb" 'BEGIN {
+                if (a > 0 && b > 0) printf "%.2fx", a / b; else printf "?"
+                if (la > 0 && lb > 0) printf " (latency %.2fx)", la / lb }')"
+        done | sed "s/|$//; s/|/, /g"
+        echo
+    }
+    echo "bench: disk, vhost / engine=io_uring: $(ratio vhost io_uring)"
     if [ -n "${QEMU:-}" ] && [ -x "$QEMU" ]; then
         timeout 600 "$QEMU" -M microvm,acpi=off -accel kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config \
             -display none -no-reboot -serial "file:$T/bench-qemu.err" \
@@ -528,13 +556,9 @@ disk_bench() {
         sed -n 's/^diskbench: \(.*:.*\)/bench: disk, QEMU microvm aio=io_uring: \1/p' "$T/bench-qemu.out"
         # vmm against QEMU, phase by phase (targets: IOPS and MiB/s at
         # least QEMU's, QD1 latency no worse).
-        for e in io_uring sync; do
-            for p in "seqwrite 1M" "seqread 1M" "randread 4K QD1" "randread 4K QD16" "randwrite 4K QD16"; do
-                a=$(sed -n "s/^diskbench: $p: .* = \([0-9.]*\) \(MiB\/s\|IOPS\).*/\1/p" "$T/bench-$e.out")
-                b=$(sed -n "s/^diskbench: $p: .* = \([0-9.]*\) \(MiB\/s\|IOPS\).*/\1/p" "$T/bench-qemu.out")
-                printf '%s %s|' "$p" "$(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0 && b > 0) printf "%.2fx", a / b; else print "?" }')"
-            done | sed "s/|$//; s/|/, /g; s/^/bench: disk, vmm engine=$e \/ QEMU microvm: /"
-            echo
+        for e in io_uring sync vhost; do
+            disk_mode $e
+            echo "bench: disk, vmm $what / QEMU microvm: $(ratio $e qemu)"
         done
     fi
     rm -f "$bimg"

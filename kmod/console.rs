@@ -252,7 +252,7 @@ impl Output {
     fn gather(&mut self, ring: &Vring, mem: &[Region], head: u16) -> Result<(), QueueError> {
         let b = &mut self.batch;
         let start = b.iov.len();
-        let bytes = ring.gather(mem, head, Direction::DeviceReads, &mut b.iov)?;
+        let bytes = ring.gather(mem, head, Direction::DeviceReads, &mut b.iov)?.bytes();
         let end = b.total + bytes as usize;
         // Capacity was checked before the chain started: no allocation.
         if b.heads.push(head, GFP_KERNEL).is_err() || b.ends.push(end, GFP_KERNEL).is_err() {
@@ -448,7 +448,7 @@ impl Input {
     fn gather(&mut self, ring: &Vring, mem: &[Region], head: u16) -> Result<usize, QueueError> {
         // SAFETY: emptying; iovec is Copy.
         unsafe { self.iov.set_len(0) };
-        let bytes = ring.gather(mem, head, Direction::DeviceWrites, &mut self.iov)?;
+        let bytes = ring.gather(mem, head, Direction::DeviceWrites, &mut self.iov)?.bytes();
         // A read returns at most isize::MAX; a chain's 4 GiB fit a used
         // element's u32 only if one read fills less: cap it.
         Ok(bytes.min(u64::from(u32::MAX)) as usize)

@@ -7,6 +7,9 @@
  * way its in-tree users call it; policy stays in Rust.
  */
 
+#include <linux/blkdev.h>
+#include <linux/bvec.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
@@ -210,4 +213,82 @@ ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned 
 void vhost_console_set_nowait(struct file *file)
 {
 	file->f_mode |= FMODE_NOWAIT;
+}
+
+/*
+ * vhost-blk's backing file: a regular file or a block device, open for
+ * reading (and for writing unless @writable is false), holding at least
+ * @bytes, and not opened O_APPEND (whose writes land at its end, not where
+ * the driver asked). -EINVAL for anything else: a pipe, a socket, a tty, a
+ * directory, a character device (the vhost device's own fd among them).
+ */
+int vhost_blk_check(struct file *file, bool writable, u64 bytes)
+{
+	struct inode *inode = file_inode(file);
+	u64 size;
+
+	if (S_ISREG(inode->i_mode))
+		size = i_size_read(inode);
+	else if (S_ISBLK(inode->i_mode))
+		size = bdev_nr_bytes(I_BDEV(file->f_mapping->host));
+	else
+		return -EINVAL;
+	if (!(file->f_mode & FMODE_READ) || !(file->f_mode & FMODE_CAN_READ) || !file->f_op->read_iter)
+		return -EINVAL;
+	if (writable && (!(file->f_mode & FMODE_WRITE) || !(file->f_mode & FMODE_CAN_WRITE) ||
+			 !file->f_op->write_iter))
+		return -EINVAL;
+	if (bytes > size || (file->f_flags & O_APPEND))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * Reads or writes @count bytes at @pos, from or into the @total bytes of
+ * @iov (owner addresses) @skip bytes in, as a loop worker does: at an
+ * explicit position (the file's own is not used), waiting for the disk.
+ */
+ssize_t vhost_blk_rw(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total,
+		     size_t skip, size_t count, loff_t pos, bool write)
+{
+	struct iov_iter iter;
+
+	iov_iter_init(&iter, write ? ITER_SOURCE : ITER_DEST, iov, nr_segs, total);
+	iov_iter_advance(&iter, skip);
+	iov_iter_truncate(&iter, count);
+	if (write)
+		return vfs_iter_write(file, &iter, &pos, 0);
+	return vfs_iter_read(file, &iter, &pos, 0);
+}
+
+/* Writes up to 16 pages of zeroes at @pos, for a file system without ZERO_RANGE. */
+ssize_t vhost_blk_write_zeroes(struct file *file, loff_t pos, size_t count)
+{
+	struct bio_vec bvec[16];
+	struct iov_iter iter;
+	size_t left = min_t(size_t, count, ARRAY_SIZE(bvec) * PAGE_SIZE);
+	unsigned int n = 0;
+
+	while (left) {
+		size_t len = min_t(size_t, left, PAGE_SIZE);
+
+		bvec_set_page(&bvec[n++], ZERO_PAGE(0), len, 0);
+		left -= len;
+	}
+	iov_iter_bvec(&iter, ITER_SOURCE, bvec, n, min_t(size_t, count, ARRAY_SIZE(bvec) * PAGE_SIZE));
+	return vfs_iter_write(file, &iter, &pos, 0);
+}
+
+/* A flush: everything written so far on stable storage (fdatasync). */
+int vhost_blk_fsync(struct file *file)
+{
+	return vfs_fsync(file, 1);
+}
+
+/* Discard and write-zeroes: FALLOC_FL_PUNCH_HOLE or ZERO_RANGE, keeping the size. */
+int vhost_blk_fallocate(struct file *file, bool punch, loff_t pos, loff_t len)
+{
+	int mode = (punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE;
+
+	return vfs_fallocate(file, mode, pos, len);
 }

@@ -32,5 +32,11 @@ int vhost_console_check_input(struct file *file);
 ssize_t vhost_console_read(struct file *file, const struct iovec *iov, unsigned long nr_segs,
 			   size_t total, size_t count, bool nowait);
 void vhost_console_set_nowait(struct file *file);
+int vhost_blk_check(struct file *file, bool writable, u64 bytes);
+ssize_t vhost_blk_rw(struct file *file, const struct iovec *iov, unsigned long nr_segs, size_t total,
+		     size_t skip, size_t count, loff_t pos, bool write);
+ssize_t vhost_blk_write_zeroes(struct file *file, loff_t pos, size_t count);
+int vhost_blk_fsync(struct file *file);
+int vhost_blk_fallocate(struct file *file, bool punch, loff_t pos, loff_t len);
 
 #endif

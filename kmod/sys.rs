@@ -51,6 +51,20 @@ extern "C" {
         nowait: bool,
     ) -> isize;
     pub(crate) fn vhost_console_set_nowait(file: *mut bindings::file);
+    pub(crate) fn vhost_blk_check(file: *mut bindings::file, writable: bool, bytes: u64) -> core::ffi::c_int;
+    pub(crate) fn vhost_blk_rw(
+        file: *mut bindings::file,
+        iov: *const bindings::iovec,
+        nr_segs: usize,
+        total: usize,
+        skip: usize,
+        count: usize,
+        pos: i64,
+        write: bool,
+    ) -> isize;
+    pub(crate) fn vhost_blk_write_zeroes(file: *mut bindings::file, pos: i64, count: usize) -> isize;
+    pub(crate) fn vhost_blk_fsync(file: *mut bindings::file) -> core::ffi::c_int;
+    pub(crate) fn vhost_blk_fallocate(file: *mut bindings::file, punch: bool, pos: i64, len: i64) -> core::ffi::c_int;
 }
 
 /// Makes the current task runnable (it may then block, where vhost_task left

@@ -84,9 +84,36 @@ pub(crate) const VHOST_GET_VRING_BUSYLOOP_TIMEOUT: u32 = _IOW::<VringState>(VHOS
 /// socket.
 pub(crate) const VHOST_CONSOLE_SET_BACKEND: u32 = _IOW::<VringFile>(VHOST_VIRTIO, 0x50);
 
+/// `struct vhost_blk_backend` (our own, as the console's ioctl): the disk's
+/// file and what the device told the driver about it.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BlkBackend {
+    /// The backing file (-1 detaches): a regular file or a block device.
+    pub(crate) fd: i32,
+    /// VHOST_BLK_F_READ_ONLY.
+    pub(crate) flags: u32,
+    /// In 512-byte sectors; the file holds at least as many.
+    pub(crate) capacity: u64,
+    pub(crate) max_discard_sectors: u32,
+    pub(crate) max_discard_seg: u32,
+    pub(crate) max_write_zeroes_sectors: u32,
+    pub(crate) max_write_zeroes_seg: u32,
+    /// GET_ID's answer, NUL-padded.
+    pub(crate) serial: [u8; 20],
+    pub(crate) padding: u32,
+}
+
+// SAFETY: `repr(C)` integers and bytes laid out without padding (56 bytes).
+unsafe impl FromBytes for BlkBackend {}
+
+/// Attaches the disk behind /dev/vhost-blk's request queue (0).
+pub(crate) const VHOST_BLK_SET_BACKEND: u32 = _IOW::<BlkBackend>(VHOST_VIRTIO, 0x60);
+pub(crate) const VHOST_BLK_F_READ_ONLY: u32 = 1;
+
 /// Feature bits (virtio_config.h; EVENT_IDX from virtio_ring.h).
 pub(crate) const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 pub(crate) const VIRTIO_F_IN_ORDER: u64 = 1 << 35;
 pub(crate) const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 
-const _: () = assert!(size_of::<VringAddr>() == 40 && size_of::<MemoryRegion>() == 32);
+const _: () = assert!(size_of::<VringAddr>() == 40 && size_of::<MemoryRegion>() == 32 && size_of::<BlkBackend>() == 56);

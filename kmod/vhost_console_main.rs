@@ -17,6 +17,7 @@
 use core::pin::Pin;
 use kernel::prelude::*;
 
+mod blk;
 mod console;
 mod miscdev;
 mod output;
@@ -38,6 +39,7 @@ module! {
 
 struct VhostConsoleModule {
     _vhost: Pin<KBox<miscdev::Registration<()>>>,
+    _blk: Pin<KBox<miscdev::Registration<()>>>,
     _output: Pin<KBox<output::OutputDevice>>,
 }
 
@@ -50,7 +52,8 @@ impl kernel::Module for VhostConsoleModule {
             output::OutputBuffer::new()?,
         )?;
         let vhost = miscdev::Registration::register(kernel::c_str!("vhost-console"), vhost::fops::<console::Console>(), module, ())?;
-        pr_info!("/dev/vhost-console and /dev/vmm-console ready\n");
-        Ok(VhostConsoleModule { _vhost: vhost, _output: output })
+        let blk = miscdev::Registration::register(kernel::c_str!("vhost-blk"), vhost::fops::<blk::Blk>(), module, ())?;
+        pr_info!("/dev/vhost-console, /dev/vhost-blk and /dev/vmm-console ready\n");
+        Ok(VhostConsoleModule { _vhost: vhost, _blk: blk, _output: output })
     }
 }

@@ -31,6 +31,24 @@ pub(crate) enum Direction {
     DeviceReads,
     /// receiveq: the device only writes them.
     DeviceWrites,
+    /// A block request: buffers the device reads, then buffers it writes
+    /// (§2.7.4.2: every device-writable one after the device-readable).
+    ReadThenWrite,
+}
+
+/// What `Vring::gather` found in a chain.
+pub(crate) struct Chain {
+    /// Bytes in device-readable buffers, then in device-writable ones.
+    pub(crate) readable: u64,
+    pub(crate) writable: u64,
+    /// How many of the iovecs appended are device-readable (the first ones).
+    pub(crate) readable_iovs: usize,
+}
+
+impl Chain {
+    pub(crate) fn bytes(&self) -> u64 {
+        self.readable + self.writable
+    }
 }
 
 #[repr(C)]
@@ -71,8 +89,13 @@ pub(crate) enum QueueError {
     Indirect { index: u16 },
     WriteOnly { index: u16 },
     ReadOnly { index: u16 },
+    ReadAfterWrite { index: u16 },
     OutsideMemory { index: u16, addr: u64, len: u32 },
     ChainTooLarge { head: u16 },
+    /// A chain that is no block request (the VMM's device says the same).
+    ShortHeader { head: u16, readable: u64 },
+    NoStatus { head: u16 },
+    WrongDirection { head: u16, kind: &'static str, len: u64, direction: &'static str },
 }
 
 impl fmt::Display for QueueError {
@@ -100,13 +123,21 @@ impl fmt::Display for QueueError {
                 write!(f, "descriptor {index}: buffer {addr:#x}+{len:#x} is outside the memory table")
             }
             Self::ChainTooLarge { head } => write!(f, "descriptor chain from {head} holds more than 4 GiB"),
+            Self::ReadAfterWrite { index } => write!(f, "descriptor {index} is device-readable after a device-writable one"),
+            Self::ShortHeader { head, readable } => {
+                write!(f, "request {head}: its header needs 16 device-readable bytes, the chain has {readable}")
+            }
+            Self::NoStatus { head } => write!(f, "request {head}: no device-writable byte at its end for the status"),
+            Self::WrongDirection { head, kind, len, direction } => {
+                write!(f, "request {head}: a {kind} request with {len} device-{direction} data bytes")
+            }
         }
     }
 }
 
 /// The names of the errors a file write or read is likely to return, for
 /// the log line.
-fn errno_name(e: isize) -> &'static str {
+pub(crate) fn errno_name(e: isize) -> &'static str {
     let Ok(e) = u32::try_from(-e) else { return "" };
     match e {
         bindings::EIO => " (EIO)",
@@ -250,18 +281,18 @@ impl Vring {
     /// at most `num` of them (more is a loop) and 4 GiB in all. Appends the
     /// buffers to `iov` as owner addresses, for which it must have room for
     /// `num` more (so no allocation happens here); on an error `iov` is left
-    /// as it was. Returns the chain's size.
+    /// as it was.
     pub(crate) fn gather(
         &self,
         mem: &[Region],
         head: u16,
         direction: Direction,
         iov: &mut KVVec<bindings::iovec>,
-    ) -> Result<u64, QueueError> {
+    ) -> Result<Chain, QueueError> {
         let start = iov.len();
         let mut walk = || {
             let mut index = head;
-            let mut bytes = 0u64;
+            let mut chain = Chain { readable: 0, writable: 0, readable_iovs: 0 };
             loop {
                 if iov.len() - start == usize::from(self.num) {
                     return Err(QueueError::Loop { head, num: self.num });
@@ -270,23 +301,34 @@ impl Vring {
                 if d.flags & VRING_DESC_F_INDIRECT != 0 {
                     return Err(QueueError::Indirect { index });
                 }
-                match (direction, d.flags & VRING_DESC_F_WRITE != 0) {
+                let writable = d.flags & VRING_DESC_F_WRITE != 0;
+                match (direction, writable) {
                     (Direction::DeviceReads, true) => return Err(QueueError::WriteOnly { index }),
                     (Direction::DeviceWrites, false) => return Err(QueueError::ReadOnly { index }),
+                    // A device-writable buffer came before (one of 0 bytes too).
+                    (Direction::ReadThenWrite, false) if iov.len() - start > chain.readable_iovs => {
+                        return Err(QueueError::ReadAfterWrite { index })
+                    }
                     _ => {}
                 }
                 let Some(user) = translate(mem, d.addr, d.len) else {
                     return Err(QueueError::OutsideMemory { index, addr: d.addr, len: d.len });
                 };
-                bytes += u64::from(d.len);
-                if bytes > MAX_CHAIN_BYTES {
+                match writable {
+                    true => chain.writable += u64::from(d.len),
+                    false => {
+                        chain.readable += u64::from(d.len);
+                        chain.readable_iovs += 1;
+                    }
+                }
+                if chain.bytes() > MAX_CHAIN_BYTES {
                     return Err(QueueError::ChainTooLarge { head });
                 }
                 let buf = bindings::iovec { iov_base: user as *mut core::ffi::c_void, iov_len: d.len as usize };
                 // The caller left room for `num` buffers: no allocation.
                 iov.push(buf, GFP_KERNEL).map_err(|_| QueueError::Fault("chain"))?;
                 if d.flags & VRING_DESC_F_NEXT == 0 {
-                    return Ok(bytes);
+                    return Ok(chain);
                 }
                 if d.next >= self.num {
                     return Err(QueueError::NextOutOfRange { index, next: d.next, num: self.num });

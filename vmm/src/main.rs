@@ -41,7 +41,8 @@ static HELLO_GUEST: &[u8] = include_bytes!(env!("VMM_GUEST_ELF"));
 /// only if the guest ended well and no output was lost.
 #[derive(FromArgs)]
 struct Args {
-    /// process the console's queues in the kernel (/dev/vhost-console)
+    /// process the console's queues and the disks' requests in the kernel
+    /// (/dev/vhost-console, /dev/vhost-blk: the vhost_console module)
     #[argh(switch, short = 'v')]
     vhost: bool,
     /// guest ELF (i386 or x86-64) to run; default: the bundled hello guest
@@ -258,6 +259,12 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         return Err(one(format!("--disk: at most {MAX_DISKS} disks")));
     }
     let disk_configs = args.disk.iter().map(|d| DiskConfig::parse(d)).collect::<Result<Vec<_>, _>>().map_err(one)?;
+    if let Some(d) = disk_configs.iter().find(|d| args.vhost && d.engine.is_some()) {
+        return Err(one(format!(
+            "--disk {}: engine= chooses the VMM's I/O engine; with --vhost the kernel does the disk's I/O",
+            d.path.display()
+        )));
+    }
     let port_specs = args.port.iter().map(|p| PortSpec::parse(p)).collect::<Result<Vec<_>, _>>().map_err(one)?;
     PortSpec::check_all(&port_specs).map_err(one)?;
     if let Some(spec) = port_specs.iter().find(|s| args.vhost && s.backend == Backend::Pty) {
@@ -348,6 +355,7 @@ fn run(args: &Args, closed: &Closed, signals: &mut Signals) -> Result<(), Vec<St
         lifecycle: Some(Box::new(|line| vmm::log::line(format_args!("{line}")))),
         withheld_features: withheld_features(args),
         disks,
+        disks_in_kernel: args.vhost,
         ports,
         console_size,
     };

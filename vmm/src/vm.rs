@@ -40,6 +40,7 @@ use crate::kick;
 use crate::stats::Stats;
 use crate::vcpu::Vcpu;
 use crate::virtio::block::disk::{DiskConfig, Image};
+use crate::virtio::block::vhost::VhostBlock;
 use crate::virtio::block::Block;
 use crate::virtio::console::{Console, Port};
 use crate::virtio::mmio::{Lifecycle, MmioTransport};
@@ -87,6 +88,8 @@ pub struct Config<'a> {
     /// The disks, their images open and locked, in the order the guest
     /// finds them (after the console).
     pub disks: Vec<(DiskConfig, Image)>,
+    /// The disks' requests are processed in the kernel (/dev/vhost-blk).
+    pub disks_in_kernel: bool,
     /// The console's ports besides port 0.
     pub ports: Vec<Port>,
     /// The terminal's size, if the console follows one (userspace only).
@@ -522,11 +525,16 @@ impl Vm {
             Bus { mem: &p.mem, io: &mut p.io, requeue: &requeue },
         )?];
         for (i, ((disk, image), (slot, line))) in config.disks.into_iter().zip(slots).enumerate() {
-            let mut block = Block::new(disk, image, &p.mem, i).map_err(VmError::Disk)?;
-            let kick = eventfd()?;
-            let notify = kvm_ioctls::IoEventAddress::Mmio(slot.base + crate::virtio::mmio::QUEUE_NOTIFY);
-            vm.register_ioevent(&kick, &notify, 0u32).map_err(|e| VmError::Kvm("register an ioeventfd", e))?;
-            block.set_kick(kick);
+            let block: Box<dyn VirtioDevice> = if config.disks_in_kernel {
+                Box::new(VhostBlock::on_mmio(&vm, &p.mem, slot.base, disk, image).map_err(VmError::Disk)?)
+            } else {
+                let mut block = Block::new(disk, image, &p.mem, i).map_err(VmError::Disk)?;
+                let kick = eventfd()?;
+                let notify = kvm_ioctls::IoEventAddress::Mmio(slot.base + crate::virtio::mmio::QUEUE_NOTIFY);
+                vm.register_ioevent(&kick, &notify, 0u32).map_err(|e| VmError::Kvm("register an ioeventfd", e))?;
+                block.set_kick(kick);
+                Box::new(block)
+            };
             // Of a disk's bring-up, only its end is worth a line.
             let live = crate::virtio::mmio::live_message("block");
             let lifecycle: Lifecycle = Box::new(move |line| {
@@ -535,7 +543,7 @@ impl Vm {
                 }
             });
             let bus = Bus { mem: &p.mem, io: &mut p.io, requeue: &requeue };
-            virtio.push(Self::transport(Box::new(block), slot, line, (Some(lifecycle), 0), bus)?);
+            virtio.push(Self::transport(block, slot, line, (Some(lifecycle), 0), bus)?);
         }
         let shared = Shared {
             io: p.io,

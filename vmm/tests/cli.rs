@@ -273,7 +273,7 @@ fn sigterm_ends_the_vm_promptly_even_when_nobody_reads_stdout() {
 fn bad_disks_are_refused_before_anything_runs() {
     let img = temp_file("disk.img", &[0u8; 1024]);
     let odd = temp_file("odd.img", &[0u8; 1000]);
-    let cases: [(&[&str], String); 6] = [
+    let cases: [(&[&str], String); 7] = [
         (
             &["--disk", "/nonexistent/disk.img"],
             "--disk /nonexistent/disk.img: No such file or directory (os error 2)".into(),
@@ -289,6 +289,10 @@ fn bad_disks_are_refused_before_anything_runs() {
         (
             &["--disk", &format!("{img},serial=has space")],
             "--disk: serial=has space: at most 20 printable ASCII characters, no spaces".into(),
+        ),
+        (
+            &["--vhost", "--disk", &format!("{img},engine=sync")],
+            format!("--disk {img}: engine= chooses the VMM's I/O engine; with --vhost the kernel does the disk's I/O"),
         ),
     ];
     for (args, expected) in cases {

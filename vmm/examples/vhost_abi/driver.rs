@@ -53,12 +53,12 @@ pub struct Dev {
 
 impl Dev {
     pub fn open() -> Dev {
+        Dev::open_path("/dev/vhost-console")
+    }
+
+    pub fn open_path(path: &str) -> Dev {
         Dev {
-            file: OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/vhost-console")
-                .expect("open /dev/vhost-console"),
+            file: OpenOptions::new().read(true).write(true).open(path).unwrap_or_else(|e| panic!("open {path}: {e}")),
         }
     }
 
@@ -269,8 +269,13 @@ impl Driver {
     }
 
     pub fn with_features(queue: u32, num: u16, features: u64) -> Driver {
+        Driver::on(Dev::open(), queue, num, features)
+    }
+
+    /// As `with_features`, on an open device (/dev/vhost-blk).
+    pub fn on(dev: Dev, queue: u32, num: u16, features: u64) -> Driver {
         let d = Driver {
-            dev: Dev::open(),
+            dev,
             queue,
             ring: Ring::new(num),
             kick: EventFd::new(),

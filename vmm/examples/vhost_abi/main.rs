@@ -4,10 +4,11 @@
 //! backends, outputs that never drain, huge chains, busy-poll abuse, yields
 //! (hostile.rs); input (receive.rs); regular files that fail or end, pipes
 //! that lose FMODE_NOWAIT (storage.rs); ioctls racing RESET_OWNER
-//! (race.rs). Run by e2e/in-vm.sh;
+//! (race.rs); /dev/vhost-blk's disk and requests (blk.rs). Run by e2e/in-vm.sh;
 //! prints `ok`/`not ok` lines and `bench:` figures, and exits non-zero on any
 //! failure.
 
+mod blk;
 mod driver;
 mod event_idx;
 mod hostile;
@@ -80,6 +81,7 @@ fn main() {
     event_idx::run(&mut c);
     race::run(&mut c);
     ports::run(&mut c);
+    blk::run(&mut c);
     println!("vhost-abi: {} passed, {} failed", c.passed, c.failed);
     std::process::exit(if c.failed == 0 { 0 } else { 1 });
 }

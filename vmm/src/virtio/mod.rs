@@ -6,6 +6,7 @@ pub mod chain;
 pub mod console;
 pub mod mmio;
 pub mod relay;
+pub mod vhost;
 pub mod vhost_console;
 
 use std::os::fd::RawFd;

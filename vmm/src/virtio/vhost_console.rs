@@ -21,18 +21,15 @@
 //! queues are the kernel's, each with the client's socket (or the file)
 //! attached; a client's connect and hang-up swap it (`Ports::take_swaps`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::sync::Arc;
 
 use kvm_ioctls::{IoEventAddress, VmFd};
 use thiserror::Error;
-use vhost::vhost_kern::vhost_binding::{vhost_vring_file, vhost_vring_state};
-use vhost::vhost_kern::VhostKernBackend;
-use vhost::{VhostBackend, VhostUserMemoryRegionInfo, VringConfigData};
+use vhost::vhost_kern::vhost_binding::vhost_vring_file;
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion, MemoryRegionAddress};
+use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::{ioctl::ioctl_with_ref, ioctl_iow_nr};
 
@@ -42,6 +39,7 @@ use super::console::{
     TRANSMITQ_INDEX, VIRTIO_CONSOLE_F_EMERG_WRITE, VIRTIO_CONSOLE_F_MULTIPORT, VIRTIO_CONSOLE_F_SIZE,
 };
 use super::relay::Relay;
+use super::vhost::{has_posted, poll_ready, worker_state, worker_wakeups, OpenError, QueueFds, VhostFile};
 use super::{ActivateError, DeviceEvent, News, QueueError, QueueRun, VirtioDevice};
 use crate::output::Output;
 use crate::stats::Stats;
@@ -52,15 +50,13 @@ pub const DEVICE_PATH: &str = "/dev/vhost-console";
 pub const MAX_POLL_US: u32 = 1_000_000;
 const VHOST_VIRTIO: u32 = 0xaf;
 ioctl_iow_nr!(VHOST_CONSOLE_SET_BACKEND, VHOST_VIRTIO, 0x50, vhost_vring_file);
-// Standard vhost ioctl that the `vhost` crate does not wrap.
-ioctl_iow_nr!(VHOST_SET_VRING_BUSYLOOP_TIMEOUT, VHOST_VIRTIO, 0x23, vhost_vring_state);
+/// The worker's name (the vhost_task's comm).
+const WORKER: &str = "vhost-console";
 
 #[derive(Debug, Error)]
 pub enum VhostError {
-    #[error("cannot open {DEVICE_PATH}: {0} (is the vhost_console module loaded?)")]
-    Open(std::io::Error),
-    #[error("{DEVICE_PATH}: {0} failed: {1}")]
-    Ioctl(&'static str, vhost::Error),
+    #[error(transparent)]
+    Open(#[from] OpenError),
     #[error("cannot create an eventfd: {0}")]
     EventFd(std::io::Error),
     #[error("KVM: cannot register the QueueNotify ioeventfd: {0}")]
@@ -105,30 +101,10 @@ pub enum Input {
     Relayed,
 }
 
-/// The open /dev/vhost-console, as the `vhost` crate sees it.
-struct Backend {
-    file: File,
-    mem: Arc<GuestMemoryMmap>,
-}
-
-impl AsRawFd for Backend {
-    fn as_raw_fd(&self) -> RawFd {
-        self.file.as_raw_fd()
-    }
-}
-
-impl VhostKernBackend for Backend {
-    type AS = Arc<GuestMemoryMmap>;
-
-    fn mem(&self) -> &Self::AS {
-        &self.mem
-    }
-}
-
 pub struct VhostConsole {
     // First: dropped first, so the kernel lets go of the relay's pipe before
     // the relay waits for its end.
-    backend: Backend,
+    backend: VhostFile,
     /// What the kernel offers; the device offers these plus EMERG_WRITE.
     kernel_features: u64,
     out: Output,
@@ -175,10 +151,7 @@ impl VhostConsole {
         poll_us: u32,
         (ports, size): (Vec<Port>, Option<(u16, u16)>),
     ) -> Result<Self, VhostError> {
-        let file = OpenOptions::new().read(true).write(true).open(DEVICE_PATH).map_err(VhostError::Open)?;
-        let backend = Backend { file, mem: Arc::new(mem.clone()) };
-        backend.set_owner().map_err(|e| VhostError::Ioctl("VHOST_SET_OWNER", e))?;
-        let kernel_features = backend.get_features().map_err(|e| VhostError::Ioctl("VHOST_GET_FEATURES", e))?;
+        let (backend, kernel_features) = VhostFile::open(DEVICE_PATH, mem)?;
         let eventfd = || EventFd::new(EFD_NONBLOCK).map_err(VhostError::EventFd);
         let (input, input_pipe) = match input {
             Input::None => (None, None),
@@ -245,10 +218,6 @@ impl VhostConsole {
             vm.register_ioevent(kick, &notify, queue as u32).map_err(VhostError::IoEvent)?;
         }
         Ok(device)
-    }
-
-    fn ioctl<T>(what: &'static str, r: vhost::Result<T>) -> Result<T, ActivateError> {
-        r.map_err(|e| ActivateError::Vhost(what, e.to_string()))
     }
 
     /// VHOST_CONSOLE_SET_BACKEND for `queue`; fd -1 detaches.
@@ -354,20 +323,6 @@ impl VhostConsole {
     }
 }
 
-/// Whether `fd` is ready for any of `events`, now.
-fn poll_ready(fd: RawFd, events: libc::c_short) -> bool {
-    let mut pfd = libc::pollfd { fd, events, revents: 0 };
-    // SAFETY: one live pollfd, no waiting.
-    unsafe { libc::poll(&mut pfd, 1, 0) == 1 && pfd.revents & (events | libc::POLLHUP) != 0 }
-}
-
-/// Whether the driver has buffers on `queue` the device has not used: its
-/// avail index ahead of its used index, both read from guest memory.
-fn has_posted(mem: &GuestMemoryMmap, queue: &Queue) -> bool {
-    let read = |addr: u64| mem.read_obj::<u16>(GuestAddress(addr)).unwrap_or(0);
-    queue.ready() && read(queue.avail_ring() + 2) != read(queue.used_ring() + 2)
-}
-
 impl VirtioDevice for VhostConsole {
     fn name(&self) -> &'static str {
         "console"
@@ -416,43 +371,10 @@ impl VirtioDevice for VhostConsole {
 
     /// Hands the negotiated queues to the kernel (at DRIVER_OK).
     fn activate(&mut self, mem: &GuestMemoryMmap, queues: &[Queue], features: u64) -> Result<(), ActivateError> {
-        let b = &self.backend;
-        Self::ioctl("VHOST_SET_FEATURES", b.set_features(features & self.kernel_features))?;
-        let regions: Vec<VhostUserMemoryRegionInfo> = mem
-            .iter()
-            .map(|r| VhostUserMemoryRegionInfo {
-                guest_phys_addr: r.start_addr().0,
-                memory_size: r.len(),
-                userspace_addr: r.get_host_address(MemoryRegionAddress(0)).map_or(0, |p| p as u64),
-                mmap_offset: 0,
-                mmap_handle: -1,
-            })
-            .collect();
-        Self::ioctl("VHOST_SET_MEM_TABLE", b.set_mem_table(&regions))?;
+        self.backend.set_memory(mem, features & self.kernel_features)?;
         for (i, queue) in queues.iter().enumerate().filter(|&(i, q)| q.ready() && in_kernel(i)) {
             let (Some(call), Some(kick)) = (&self.calls[i], &self.kicks[i]) else { continue };
-            let config = VringConfigData {
-                queue_max_size: queue.max_size(),
-                queue_size: queue.size(),
-                flags: 0,
-                desc_table_addr: queue.desc_table(),
-                used_ring_addr: queue.used_ring(),
-                avail_ring_addr: queue.avail_ring(),
-                log_addr: None,
-            };
-            Self::ioctl("VHOST_SET_VRING_NUM", b.set_vring_num(i, queue.size()))?;
-            Self::ioctl("VHOST_SET_VRING_ADDR", b.set_vring_addr(i, &config))?;
-            Self::ioctl("VHOST_SET_VRING_BASE", b.set_vring_base(i, 0))?;
-            Self::ioctl("VHOST_SET_VRING_CALL", b.set_vring_call(i, call))?;
-            Self::ioctl("VHOST_SET_VRING_ERR", b.set_vring_err(i, &self.err))?;
-            Self::ioctl("VHOST_SET_VRING_KICK", b.set_vring_kick(i, kick))?;
-            let timeout = vhost_vring_state { index: i as u32, num: self.poll_us };
-            // SAFETY: a valid vhost fd and a pointer to a live vhost_vring_state;
-            // the return value is checked.
-            if unsafe { ioctl_with_ref(&self.backend, VHOST_SET_VRING_BUSYLOOP_TIMEOUT(), &timeout) } < 0 {
-                let e = std::io::Error::last_os_error();
-                return Err(ActivateError::Vhost("VHOST_SET_VRING_BUSYLOOP_TIMEOUT", e.to_string()));
-            }
+            self.backend.set_queue(i, queue, QueueFds { kick, call, err: &self.err }, self.poll_us)?;
             self.live[i] = true;
         }
         // A driver may leave a queue it does not use unconfigured (§4.2.3.2):
@@ -577,7 +499,7 @@ impl VirtioDevice for VhostConsole {
                 pending[TRANSMITQ_INDEX],
                 poll_ready(self.err.as_raw_fd(), libc::POLLIN),
             ),
-            format!("vhost: worker {}", worker_state().unwrap_or_else(|| "not found".into())),
+            format!("vhost: worker {}", worker_state(WORKER).unwrap_or_else(|| "not found".into())),
         ];
         if let Some(ports) = &self.ports {
             let attached: Vec<String> = (4..self.attached.len())
@@ -596,7 +518,7 @@ impl VirtioDevice for VhostConsole {
     fn add_stats(&mut self, stats: &mut Stats) {
         self.kicks_seen += self.kicks.iter().flatten().map(|k| k.read().unwrap_or(0)).sum::<u64>();
         *stats.ioeventfd_notifications.get_or_insert(0) += self.kicks_seen;
-        stats.worker_wakeups = worker_wakeups();
+        stats.worker_wakeups = worker_wakeups(WORKER);
     }
 
     fn wind_down(&mut self, until: std::time::Instant) -> bool {
@@ -632,35 +554,4 @@ impl VirtioDevice for VhostConsole {
         // after a reset, Status must read 0 (§2.4), not DEVICE_NEEDS_RESET.
         let _ = self.err.read();
     }
-}
-
-/// The kernel's worker: a thread of this process (a vhost_task, named after
-/// the device).
-fn worker_task() -> Option<std::path::PathBuf> {
-    std::fs::read_dir("/proc/self/task")
-        .ok()?
-        .flatten()
-        .map(|t| t.path())
-        .find(|path| std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim_end() == "vhost-console"))
-}
-
-/// The worker's scheduler state and context switches, for the dump.
-fn worker_state() -> Option<String> {
-    let status = std::fs::read_to_string(worker_task()?.join("status")).ok()?;
-    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).unwrap_or("?");
-    let wchan = worker_task().and_then(|t| std::fs::read_to_string(t.join("wchan")).ok()).unwrap_or_default();
-    Some(format!(
-        "state {}, voluntary switches {}, involuntary {}, wchan {}",
-        field("State:"),
-        field("voluntary_ctxt_switches:"),
-        field("nonvoluntary_ctxt_switches:"),
-        if wchan.is_empty() { "?" } else { &wchan }
-    ))
-}
-
-/// How often the kernel's worker slept and was woken so far: each sleep is
-/// a voluntary context switch, which /proc counts.
-fn worker_wakeups() -> Option<u64> {
-    let status = std::fs::read_to_string(worker_task()?.join("status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")?.trim().parse().ok())
 }

@@ -13,6 +13,7 @@ pub mod disk;
 pub mod engine;
 pub mod request;
 pub mod uring;
+pub mod vhost;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -102,6 +103,62 @@ fn zero_iovecs(len: u64) -> Vec<libc::iovec> {
     out
 }
 
+/// What the device promises the driver for a disk: its size, whether it is
+/// read-only, and the discard and write-zeroes limits.
+fn limits(config: &DiskConfig, image: &Image) -> Limits {
+    Limits {
+        capacity: image.size >> SECTOR_SHIFT,
+        read_only: config.read_only,
+        max_discard_sectors: MAX_DISCARD_SECTORS,
+        max_discard_seg: MAX_DISCARD_SEG,
+        max_write_zeroes_sectors: MAX_WRITE_ZEROES_SECTORS,
+        max_write_zeroes_seg: MAX_WRITE_ZEROES_SEG,
+    }
+}
+
+/// The features a block device offers, in userspace or in the kernel.
+fn features(limits: &Limits) -> u64 {
+    let ro = if limits.read_only { F_RO } else { 0 };
+    VIRTIO_F_VERSION_1
+        | VIRTIO_RING_F_EVENT_IDX
+        | F_SIZE_MAX
+        | F_SEG_MAX
+        | F_BLK_SIZE
+        | F_FLUSH
+        | F_DISCARD
+        | F_WRITE_ZEROES
+        | ro
+}
+
+/// `struct virtio_blk_config` (§5.2.4) up to write_zeroes_may_unmap.
+fn config_space(limits: &Limits) -> [u8; CONFIG_SIZE] {
+    let mut c = [0u8; CONFIG_SIZE];
+    let mut put = |at: usize, bytes: &[u8]| c[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, &limits.capacity.to_le_bytes());
+    put(8, &SIZE_MAX.to_le_bytes());
+    put(12, &SEG_MAX.to_le_bytes());
+    put(20, &512u32.to_le_bytes());
+    put(36, &limits.max_discard_sectors.to_le_bytes());
+    put(40, &limits.max_discard_seg.to_le_bytes());
+    put(44, &DISCARD_ALIGNMENT.to_le_bytes());
+    put(48, &limits.max_write_zeroes_sectors.to_le_bytes());
+    put(52, &limits.max_write_zeroes_seg.to_le_bytes());
+    put(56, &[1]); // write_zeroes_may_unmap
+    c
+}
+
+/// A read of the configuration space at `offset`; false if out of it.
+fn read_config(limits: &Limits, offset: u64, data: &mut [u8]) -> bool {
+    let config = config_space(limits);
+    match offset.checked_add(data.len() as u64) {
+        Some(end) if end <= CONFIG_SIZE as u64 => {
+            data.copy_from_slice(&config[offset as usize..end as usize]);
+            true
+        }
+        _ => false,
+    }
+}
+
 pub struct Block {
     config: DiskConfig,
     limits: Limits,
@@ -128,6 +185,7 @@ impl Block {
     /// A device for `image`, its I/O in the engine the configuration asks
     /// for (io_uring by default, the worker thread if the host has none).
     pub fn new(config: DiskConfig, image: Image, mem: &GuestMemoryMmap, index: usize) -> Result<Self, String> {
+        let limits = limits(&config, &image);
         let file = Arc::new(image.file);
         let name = config.path.display().to_string();
         let uring = || uring::Uring::new(file.clone(), QUEUE_MAX_SIZE.into());
@@ -141,14 +199,6 @@ impl Block {
                 Ok(u) => Box::new(u),
                 Err(_) => Box::new(worker().map_err(|e| format!("--disk {name}: {e}"))?),
             },
-        };
-        let limits = Limits {
-            capacity: image.size >> SECTOR_SHIFT,
-            read_only: config.read_only,
-            max_discard_sectors: MAX_DISCARD_SECTORS,
-            max_discard_seg: MAX_DISCARD_SEG,
-            max_write_zeroes_sectors: MAX_WRITE_ZEROES_SECTORS,
-            max_write_zeroes_seg: MAX_WRITE_ZEROES_SEG,
         };
         Ok(Block {
             config,
@@ -177,22 +227,6 @@ impl Block {
     /// Which engine runs the I/O ("io_uring" or "sync").
     pub fn engine(&self) -> &'static str {
         self.engine.name()
-    }
-
-    fn config_space(&self) -> [u8; CONFIG_SIZE] {
-        let mut c = [0u8; CONFIG_SIZE];
-        let mut put = |at: usize, bytes: &[u8]| c[at..at + bytes.len()].copy_from_slice(bytes);
-        put(0, &self.limits.capacity.to_le_bytes());
-        put(8, &SIZE_MAX.to_le_bytes());
-        put(12, &SEG_MAX.to_le_bytes());
-        put(20, &512u32.to_le_bytes());
-        put(36, &MAX_DISCARD_SECTORS.to_le_bytes());
-        put(40, &MAX_DISCARD_SEG.to_le_bytes());
-        put(44, &DISCARD_ALIGNMENT.to_le_bytes());
-        put(48, &MAX_WRITE_ZEROES_SECTORS.to_le_bytes());
-        put(52, &MAX_WRITE_ZEROES_SEG.to_le_bytes());
-        put(56, &[1]); // write_zeroes_may_unmap
-        c
     }
 
     /// Host addresses of `buffers`, for the engine.
@@ -381,16 +415,7 @@ impl VirtioDevice for Block {
     }
 
     fn features(&self) -> u64 {
-        let ro = if self.limits.read_only { F_RO } else { 0 };
-        VIRTIO_F_VERSION_1
-            | VIRTIO_RING_F_EVENT_IDX
-            | F_SIZE_MAX
-            | F_SEG_MAX
-            | F_BLK_SIZE
-            | F_FLUSH
-            | F_DISCARD
-            | F_WRITE_ZEROES
-            | ro
+        features(&self.limits)
     }
 
     fn queue_max_sizes(&self) -> &[u16] {
@@ -398,14 +423,7 @@ impl VirtioDevice for Block {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) -> bool {
-        let config = self.config_space();
-        match offset.checked_add(data.len() as u64) {
-            Some(end) if end <= CONFIG_SIZE as u64 => {
-                data.copy_from_slice(&config[offset as usize..end as usize]);
-                true
-            }
-            _ => false,
-        }
+        read_config(&self.limits, offset, data)
     }
 
     fn write_config(&mut self, _offset: u64, _data: &[u8]) -> bool {
