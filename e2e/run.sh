@@ -138,7 +138,7 @@ INIT
 # (QEMU busy, no line for the rest of the timeout), with one they do not.
 # A run that prints nothing for $stall_after s is stuck: its CPUs'
 # registers are logged (QEMU's monitor) and it is stopped.
-stall_after=${E2E_STALL_AFTER:-600}
+stall_after=${E2E_STALL_AFTER:-1000}
 boot() {
     local mon=$build/qemu-$1.monitor
     rm -f "$mon"

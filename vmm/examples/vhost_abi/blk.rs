@@ -104,8 +104,8 @@ fn attach(c: &mut Checks, img: &str) {
     let bad = |segs, padding| d.dev.ioctl(SET_BACKEND, backend(rw.as_raw_fd(), 0, SECTORS, segs, padding).as_ptr());
     c.expect("blk: 257 discard segments", bad(257, 0), libc::EINVAL);
     c.expect("blk: padding not 0", bad(1, 1), libc::EINVAL);
-    c.expect("blk: SET_VRING_NUM with a disk attached", set_backend(&d, rw.as_raw_fd(), 0, SECTORS), 0);
-    c.expect("blk: ... -> EBUSY", d.dev.state(SET_VRING_NUM, 0, 16), libc::EBUSY);
+    c.expect("blk: attach the image", set_backend(&d, rw.as_raw_fd(), 0, SECTORS), 0);
+    c.expect("blk: SET_VRING_NUM with the disk attached", d.dev.state(SET_VRING_NUM, 0, 16), libc::EBUSY);
     c.expect("blk: detach (-1)", set_backend(&d, -1, 0, 0), 0);
     // SAFETY: closing the pipe this test made.
     unsafe {
