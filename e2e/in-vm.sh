@@ -595,7 +595,8 @@ disk_bench() {
         wakeups=""
         [ $e = vhost ] && wakeups=", $(per "$(stat_value "$n" "worker wake-ups")" "$dreq") worker wake-ups"
         echo "bench: disk, vmm $what: per request (this run less one without the benchmark: $dreq requests by vmm's" \
-            "count, $reqs by the guest's): $(per "$(delta "$n" exits)" "$dreq") userspace exits," \
+            "count, $reqs by the guest's): $(per "$(delta "$n" exits)" "$dreq") userspace exits" \
+            "($(per "$(delta "$n" "queue notifications")" "$dreq") of them QueueNotify)," \
             "$(per "$(delta "$n" "ioeventfd notifications")" "$dreq") kicks (ioeventfd), $(per "$(delta "$n" "used notifications")" "$dreq") interrupts$wakeups;" \
             "$(grep '^exits:' "$T/$n.err")"
     done
