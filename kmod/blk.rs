@@ -118,7 +118,9 @@ type Outcome = Option<(u8, u64)>;
 /// Copies `out.len()` bytes from `iov`'s bytes `offset..` (owner addresses),
 /// across buffers.
 fn copy_in(iov: &[bindings::iovec], offset: u64, out: &mut [u8]) -> bool {
-    walk(iov, offset, out.len(), |addr, at, n| UserSlice::new(addr, n).reader().read_slice(&mut out[at..at + n]).is_ok())
+    walk(iov, offset, out.len(), |addr, at, n| {
+        UserSlice::new(addr, n).reader().read_slice(&mut out[at..at + n]).is_ok()
+    })
 }
 
 /// Copies `data` into `iov`'s bytes `offset..`, across buffers.
@@ -149,6 +151,28 @@ fn walk(iov: &[bindings::iovec], mut offset: u64, len: usize, mut f: impl FnMut(
     at == len
 }
 
+/// Does `op(bytes done, count)` until `len` bytes moved, a `CHUNK` at a
+/// time, with a scheduling point between chunks. A short result (0: the
+/// file ended) or an error ends it; `None` if the owner is being killed.
+fn chunked(len: u64, run: &mut Run, mut op: impl FnMut(u64, usize) -> isize) -> Option<Result<(), isize>> {
+    let mut done = 0u64;
+    while done < len {
+        if done > 0 {
+            sys::cond_resched();
+        }
+        if sys::fatal_signal_pending() {
+            return None;
+        }
+        let n = op(done, (len - done).min(CHUNK as u64) as usize);
+        if n <= 0 {
+            return Some(Err(n));
+        }
+        done += n as u64;
+        run.bytes += n as usize;
+    }
+    Some(Ok(()))
+}
+
 fn le32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
@@ -167,13 +191,9 @@ impl Disk {
                 return Ok(());
             }
             if ring.pending()? == 0 {
-                if ring.busy_poll()? {
-                    continue;
-                }
-                if !ring.set_notify(true)? {
+                if !ring.refill(true)? {
                     return Ok(());
                 }
-                ring.set_notify(false)?;
                 continue;
             }
             let head = ring.next_head()?;
@@ -254,11 +274,18 @@ impl Backing {
     /// length (the writable ones before the status for a read or GET_ID, the
     /// readable ones after the header otherwise); the data starts at byte
     /// `HEADER_SIZE` of readable buffers.
-    fn execute(&mut self, kind: u32, sector: u64, (iov, len): (&[bindings::iovec], u64), run: &mut Run) -> Result<Outcome, QueueError> {
+    fn execute(
+        &mut self,
+        kind: u32,
+        sector: u64,
+        (iov, len): (&[bindings::iovec], u64),
+        run: &mut Run,
+    ) -> Result<Outcome, QueueError> {
         let skip = if kind == T_IN || kind == T_GET_ID { 0 } else { HEADER_SIZE };
         let capacity = self.capacity;
-        let in_range =
-            |sector: u64, len: u64| len % 512 == 0 && sector.checked_add(len >> SECTOR_SHIFT).is_some_and(|end| end <= capacity);
+        let in_range = |sector: u64, len: u64| {
+            len % 512 == 0 && sector.checked_add(len >> SECTOR_SHIFT).is_some_and(|end| end <= capacity)
+        };
         Ok(match kind {
             T_IN | T_OUT if !in_range(sector, len) || (kind == T_OUT && self.read_only) => Some((S_IOERR, 0)),
             T_IN | T_OUT if len == 0 => Some((S_OK, 0)),
@@ -362,24 +389,11 @@ impl Backing {
                 e => return Some(Err(e as isize)),
             }
         }
-        let mut done = 0u64;
-        while done < len {
-            if done > 0 {
-                sys::cond_resched();
-            }
-            if sys::fatal_signal_pending() {
-                return None;
-            }
-            let count = (len - done).min(CHUNK as u64) as usize;
+        let file = self.file.as_ptr();
+        chunked(len, run, |done, count| {
             // SAFETY: the file is referenced and was checked (writable) on attach.
-            let n = unsafe { sys::vhost_blk_write_zeroes(self.file.as_ptr(), (pos + done) as i64, count) };
-            if n <= 0 {
-                return Some(Err(n));
-            }
-            done += n as u64;
-            run.bytes += n as usize;
-        }
-        Some(Ok(()))
+            unsafe { sys::vhost_blk_write_zeroes(file, (pos + done) as i64, count) }
+        })
     }
 
     /// Moves `len` bytes between the file at `pos` and `iov`'s bytes from
@@ -396,22 +410,15 @@ impl Backing {
         pos: u64,
         run: &mut Run,
     ) -> Option<Result<(), isize>> {
-        let mut done = 0u64;
-        while done < len {
-            if done > 0 {
-                sys::cond_resched();
-            }
-            if sys::fatal_signal_pending() {
-                return None;
-            }
-            let count = (len - done).min(CHUNK as u64) as usize;
+        let file = self.file.as_ptr();
+        chunked(len, run, |done, count| {
             // SAFETY: `iov` holds the request's iovecs, owner addresses adding
             // up to `total`; the worker runs in the owner's address space, and
             // a bad address fails the copy (EFAULT), nothing else. The file is
             // referenced and was checked on attach.
-            let n = unsafe {
+            unsafe {
                 sys::vhost_blk_rw(
-                    self.file.as_ptr(),
+                    file,
                     iov.as_ptr(),
                     iov.len(),
                     total as usize,
@@ -420,14 +427,8 @@ impl Backing {
                     (pos + done) as i64,
                     write,
                 )
-            };
-            if n <= 0 {
-                return Some(Err(n));
             }
-            done += n as u64;
-            run.bytes += n as usize;
-        }
-        Some(Ok(()))
+        })
     }
 
     /// An I/O error: the driver gets IOERR; the first few are logged.
@@ -436,7 +437,13 @@ impl Backing {
         if self.errors <= LOGGED_ERRORS {
             match e {
                 0 => pr_warn!("vhost-blk: {} at sector {}: the file ended; the driver gets IOERR\n", what, sector),
-                e => pr_warn!("vhost-blk: {} at sector {}: error {}{}; the driver gets IOERR\n", what, sector, e, errno_name(e)),
+                e => pr_warn!(
+                    "vhost-blk: {} at sector {}: error {}{}; the driver gets IOERR\n",
+                    what,
+                    sector,
+                    e,
+                    errno_name(e)
+                ),
             }
         }
         S_IOERR

@@ -221,16 +221,9 @@ impl Output {
                 return Ok(());
             }
             if ring.pending()? == 0 {
-                if !self.flush(ring, run, poll, worker)? {
+                if !self.flush(ring, run, poll, worker)? || !ring.refill(true)? {
                     return Ok(());
                 }
-                if ring.busy_poll()? {
-                    continue;
-                }
-                if !ring.set_notify(true)? {
-                    return Ok(());
-                }
-                ring.set_notify(false)?;
                 continue;
             }
             let b = &self.batch;
@@ -376,10 +369,9 @@ impl Input {
                 return Ok(());
             }
             if ring.pending()? == 0 {
-                if !ring.set_notify(true)? {
+                if !ring.refill(false)? {
                     return Ok(());
                 }
-                ring.set_notify(false)?;
                 continue;
             }
             let head = ring.next_head()?;

@@ -402,6 +402,21 @@ impl Vring {
         }
     }
 
+    /// The queue looked empty: whether a chain came after all. Busy-polls
+    /// first if `busy` (queues the device drains), then turns notifications
+    /// back on and looks once more (§2.7.10). False: the queue is empty and
+    /// the driver will kick; true: a chain came, notifications are off again.
+    pub(crate) fn refill(&mut self, busy: bool) -> Result<bool, QueueError> {
+        if busy && self.busy_poll()? {
+            return Ok(true);
+        }
+        if !self.set_notify(true)? {
+            return Ok(false);
+        }
+        self.set_notify(false)?;
+        Ok(true)
+    }
+
     /// Whether the driver wants a used-buffer notification for what was used
     /// since the last one (vhost_notify): with EVENT_IDX, if the used index
     /// passed used_event since then; else unless VRING_AVAIL_F_NO_INTERRUPT.
