@@ -76,9 +76,10 @@ struct InFlight {
     /// The used length on success: bytes written to the driver + status.
     used_len: u32,
     what: &'static str,
-    /// A WRITE_ZEROES sent as fallocate(ZERO_RANGE): its range, to write
-    /// zeroes instead where the file system has no ZERO_RANGE.
-    zero_range: Option<(u64, u64)>,
+    /// A WRITE_ZEROES sent as fallocate (PUNCH_HOLE if it may unmap, else
+    /// ZERO_RANGE): its range, to write zeroes instead where the file system
+    /// has no such fallocate, and whether it was a punch.
+    fallback: Option<(u64, u64, bool)>,
 }
 
 /// Zeroes to write from, for file systems without FALLOC_FL_ZERO_RANGE
@@ -271,10 +272,13 @@ impl Block {
                 req.expect = c.result;
             }
             if c.result == -i64::from(libc::EOPNOTSUPP) {
-                if let Some((offset, len)) = req.zero_range.take() {
-                    // No ZERO_RANGE here (tmpfs): write the zeroes, now and
-                    // for every later request.
-                    self.zero_range = false;
+                if let Some((offset, len, punched)) = req.fallback.take() {
+                    // No ZERO_RANGE (tmpfs) or PUNCH_HOLE (ramfs, vfat) here:
+                    // write the zeroes, now and for every later request.
+                    match punched {
+                        true => self.punch_hole = false,
+                        false => self.zero_range = false,
+                    }
                     req.expect = len as i64;
                     let op = Op::Write { offset, iovecs: zero_iovecs(len) };
                     if let Err(e) = self.engine.push(c.token, op) {
@@ -332,7 +336,7 @@ impl Block {
             }
         };
         let sector_offset = |sector: u64| sector << SECTOR_SHIFT;
-        let mut zero_range = None;
+        let mut fallback = None;
         let (op, used_len, what): (Option<Op>, u64, &'static str) = match req.kind {
             Kind::In { .. } | Kind::Out { .. } if req.data_len == 0 => (None, 1, "read"),
             Kind::In { sector } => {
@@ -371,9 +375,12 @@ impl Block {
                         return Ok(true);
                     }
                     Kind::Discard => Op::Fallocate { offset, len, mode: punch },
-                    _ if unmap => Op::Fallocate { offset, len, mode: punch },
+                    _ if unmap && self.punch_hole => {
+                        fallback = Some((offset, len, true));
+                        Op::Fallocate { offset, len, mode: punch }
+                    }
                     _ if self.zero_range => {
-                        zero_range = Some((offset, len));
+                        fallback = Some((offset, len, false));
                         Op::Fallocate { offset, len, mode: libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE }
                     }
                     _ => Op::Write { offset, iovecs: zero_iovecs(len) },
@@ -388,7 +395,7 @@ impl Block {
             return Ok(true);
         };
         let expect = op.bytes() as i64;
-        let entry = InFlight { status: req.status, expect, result: S_OK, used_len, what, zero_range };
+        let entry = InFlight { status: req.status, expect, result: S_OK, used_len, what, fallback };
         self.in_flight.insert(head, entry);
         if let Err(e) = self.engine.push(head.into(), op) {
             return Err(QueueError::Invalid(format!("the disk's I/O engine failed: {e}")));
