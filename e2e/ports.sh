@@ -18,11 +18,12 @@ BYTES=$((MIB * 1048576))
 
 # pvmm NAME ARGS...: vmm boots the guest in the background with ARGS;
 # $P/NAME.out (hvc0), .err; its pid in $vpid. pwait NAME: its exit status
-# in $P/NAME.rc.
+# in $P/NAME.rc. A run still going after 5 min dumps its state (SIGUSR1)
+# into .err, and is killed 10 s later.
 pvmm() {
     name=$1
     shift
-    timeout 600 "$VMM" $VFLAG --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 "$@" < /dev/null \
+    timeout -s USR1 -k 10 300 "$VMM" $VFLAG --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --mem 256 "$@" < /dev/null \
         > "$P/$name.out" 2> "$P/$name.err" &
     vpid=$!
 }
