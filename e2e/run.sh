@@ -144,7 +144,7 @@ INIT
 # spins instead; QEMU then keeps one host core busy).
 # A run that prints nothing for $stall_after s is stuck: its CPUs'
 # registers are logged (QEMU's monitor) and it is stopped.
-stall_after=${E2E_STALL_AFTER:-1000}
+stall_after=${E2E_STALL_AFTER:-660}
 boot() {
     local mon=$build/qemu-$1.monitor
     rm -f "$mon"
