@@ -292,6 +292,7 @@
             users.groups.kvm = { };
             services.udev.extraRules = ''
               KERNEL=="vhost-console", GROUP="kvm", MODE="0660"
+              KERNEL=="vhost-blk", GROUP="kvm", MODE="0660"
             '';
             environment.systemPackages = [ cfg.package ];
           };
