@@ -60,7 +60,8 @@ pub struct VhostBlock {
     err: EventFd,
     /// The kernel has the image now.
     attached: bool,
-    /// The used ring, where the requests done so far are counted.
+    /// Kicks counted so far (the kernel polls the eventfd but never reads
+    /// it; a dump or the statistics read and add them here).
     kicks_seen: u64,
 }
 
