@@ -58,9 +58,18 @@ make_args=(-C "$src" O="$out" "${llvm[@]}"
     RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
     BINDGEN="$(command -v bindgen)" LIBCLANG_PATH=/usr/lib/llvm-19/lib)
 
+# The module kernel is the builtin one but for CONFIG_VHOST_CONSOLE: begun
+# from a copy of the builtin one's build tree, only what depends on that
+# option is built again (Kbuild tracks each object's options).
+if [ "$variant" = module ] && [ ! -f "$out/.config" ] && [ -f "$build/kernel-builtin/vmlinux" ]; then
+    echo "kernel: module begins as a copy of the builtin build"
+    rm -rf "$out"
+    cp -a "$build/kernel-builtin" "$out"
+fi
 mkdir -p "$out"
 stale=0
 for f in "${fragments[@]}"; do [ ! -f "$out/.config" ] || [ "$f" -nt "$out/.config" ] && stale=1; done
+[ "$(cat "$out/variant.config" 2> /dev/null)" = "CONFIG_VHOST_CONSOLE=$vhost_console" ] || stale=1
 if [ $stale = 1 ]; then
     echo "kernel: configuring $variant"
     make "${make_args[@]}" -s tinyconfig
