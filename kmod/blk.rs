@@ -164,6 +164,11 @@ fn chunked(len: u64, run: &mut Run, mut op: impl FnMut(u64, usize) -> isize) -> 
             return None;
         }
         let n = op(done, (len - done).min(CHUNK as u64) as usize);
+        // The file's code gives up on a fatal signal too (EINTR): no I/O
+        // error of the disk's, the owner is going.
+        if n < 0 && sys::fatal_signal_pending() {
+            return None;
+        }
         if n <= 0 {
             return Some(Err(n));
         }

@@ -140,6 +140,7 @@ impl fmt::Display for QueueError {
 pub(crate) fn errno_name(e: isize) -> &'static str {
     let Ok(e) = u32::try_from(-e) else { return "" };
     match e {
+        bindings::EINTR => " (EINTR)",
         bindings::EIO => " (EIO)",
         bindings::EBADF => " (EBADF)",
         bindings::EAGAIN => " (EAGAIN)",
