@@ -19,7 +19,9 @@
 # E2E_ONLY=linux runs the Linux-guest part alone (for work on it),
 # E2E_ONLY=storage vhost-abi and the storage tests alone, E2E_ONLY=disk the
 # disk tests (vmm --disk) and their benchmark alone, E2E_ONLY=stall the
-# nested-stall experiment instead (below). Prints
+# nested-stall experiment instead (below); E2E_ONLY=ports the ports tests
+# alone, E2E_SKIP=ports all but those (the runner's "ports" VM has them).
+# Prints
 # TAP-like lines, "bench:" lines and a closing "e2e: N passed, M failed". The runner checks the kernel log (the
 # serial console) for BUG, Oops and WARNING lines.
 set -u
@@ -1344,7 +1346,7 @@ fi
 
 # The console's ports with a Linux guest (e2e/ports.sh): both modes and the
 # benchmark in the builtin VM, vhost mode in the module and debug VMs.
-if { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ -f "${LINUX_KERNEL:-}" ]; then
+if { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ "${E2E_SKIP:-}" != ports ] && [ -f "${LINUX_KERNEL:-}" ]; then
     t0=$(cut -d' ' -f1 /proc/uptime)
     . "$(dirname "$0")/ports.sh"
     echo "e2e: the ports tests took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"

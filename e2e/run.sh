@@ -11,6 +11,8 @@
 #   E2E_ONLY=linux e2e/run.sh          only the Linux-guest tests (in-vm.sh)
 #   E2E_ONLY=storage e2e/run.sh        only vhost-abi and the storage tests
 #   E2E_ONLY=disk e2e/run.sh           only the disk tests (vmm --disk) and their benchmark
+#   E2E_ONLY=ports e2e/run.sh          only the console ports' tests (e2e/ports.sh)
+#   E2E_LANES=1 e2e/run.sh             the test VMs one after the other (default: two at a time)
 #   BUILD_DIR=DIR e2e/run.sh           the kernels' source and build trees in DIR
 #                                      (kernel/build.sh's; default build/)
 set -euo pipefail
@@ -67,9 +69,27 @@ mkfs.ext4 -q -F "$build/ext4.img"
 gzip -1 -c "$build/ext4.img" > "$build/ext4.img.gz"
 rm -f "$build/ext4.img"
 
-# make_initramfs VARIANT: busybox, vmm (with its libraries), guests, the test script.
+# The test VMs: one per kernel, and with two lanes (below) the builtin
+# kernel's ports tests in a VM of their own ("ports"), which shortens the
+# longest lane and what a retry of a stalled boot costs.
+vms=$variants
+if [ "${E2E_LANES:-2}" -ge 2 ] && [ -z "${E2E_ONLY:-}" ] && [[ " $variants " == *" builtin "* ]]; then
+    vms=$(echo "$variants" | sed 's/\bbuiltin\b/builtin ports/')
+fi
+# kernel_of VM: the kernel it boots; sections_of VM: E2E_ONLY and E2E_SKIP for in-vm.sh.
+kernel_of() { if [ "$1" = ports ]; then echo builtin; else echo "$1"; fi; }
+sections_of() {
+    case $1 in
+        ports) echo "E2E_ONLY=ports E2E_SKIP=" ;;
+        builtin) if [[ " $vms " == *" ports "* ]]; then echo "E2E_ONLY= E2E_SKIP=ports"; else echo "E2E_ONLY=${E2E_ONLY:-} E2E_SKIP="; fi ;;
+        *) echo "E2E_ONLY=${E2E_ONLY:-} E2E_SKIP=" ;;
+    esac
+}
+
+# make_initramfs VM: busybox, vmm (with its libraries), guests, the test script.
 make_initramfs() {
-    local root=$build/initramfs-$1
+    local root=$build/initramfs-$1 kernel
+    kernel=$(kernel_of "$1")
     rm -rf "$root"
     mkdir -p "$root"/{bin,dev,proc,sys,tmp,guests,e2e,linux}
     cp /bin/busybox "$root/bin/busybox"
@@ -85,7 +105,7 @@ make_initramfs() {
     done
     # QEMU microvm, for the side-by-side benchmark: the host's QEMU with its
     # libraries, the microvm BIOS and the option ROMs that load a kernel.
-    if [ "$1" = builtin ]; then
+    if [ "$kernel" = builtin ]; then
         bins="$bins /usr/bin/qemu-system-x86_64"
         cp /usr/bin/qemu-system-x86_64 "$root/bin/"
         mkdir -p "$root/usr/share/seabios" "$root/usr/share/qemu"
@@ -120,9 +140,9 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 echo "e2e: /dev/kvm: \$(ls -l /dev/kvm 2>&1)"
 VMM=/bin/vmm VHOST_ABI=/bin/vhost-abi ECHO_LATENCY=/bin/echo-latency GUESTS=/guests MODULE_KO=/vhost_console.ko STREAM_SHA256=$stream_sha256 \
-    LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 E2E_ONLY=${E2E_ONLY:-} \
+    LINUX_KERNEL=/linux/bzImage LINUX_INITRD=/linux/initramfs.gz DD_SHA256=$dd_sha256 QEMU=/bin/qemu-system-x86_64 $(sections_of "$1") \
     EXT4_IMAGE=/ext4.img.gz E2FSCK=/sbin/e2fsck DEBUGFS=/sbin/debugfs \
-    sh /e2e/in-vm.sh $1
+    sh /e2e/in-vm.sh $kernel
 echo "e2e: in-vm.sh exited \$?"
 reboot -f
 INIT
@@ -145,45 +165,85 @@ INIT
 # A run that prints nothing for $stall_after s is stuck: its CPUs'
 # registers are logged (QEMU's monitor) and it is stopped.
 stall_after=${E2E_STALL_AFTER:-660}
+nudge_every=${E2E_NUDGE_EVERY:-120}
 boot() {
     local mon=$build/qemu-$1.monitor
     rm -f "$mon"
     timeout 1800 qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp "${E2E_SMP:-1}" -m 1024 \
         -nographic -no-reboot -monitor "unix:$mon,server=on,wait=off" -serial stdio \
-        -kernel "$kbuild/kernel-$1/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
+        -kernel "$kbuild/kernel-$(kernel_of "$1")/arch/x86/boot/bzImage" -initrd "$build/initramfs-$1.gz" \
         -append "console=ttyS0 panic=-1 oops=panic tsc=reliable tsc_early_khz=2000000 idle=poll" \
         < /dev/null 2>&1 | stdbuf -oL tr -d '\r' > "$2" &
-    local qemu=$! size=-1 quiet=0
+    local qemu=$! size=-1 quiet=0 nudged=0
+    monitor() { python3 "$repo/e2e/monitor.py" "$mon" "$1"; }
     while kill -0 $qemu 2> /dev/null; do
         sleep 10
         if [ "$(stat -c %s "$2")" != "$size" ]; then
             size=$(stat -c %s "$2")
-            quiet=0
+            [ $nudged = 0 ] || echo "e2e: $1: output again $quiet s into the quiet, after $nudged nudges"
+            quiet=0 nudged=0
             continue
         fi
         quiet=$((quiet + 10))
+        # A quiet test VM is nudged every $nudge_every s: stopped and
+        # continued, which makes QEMU kick its vCPU and look at its timers
+        # and interrupts again (a lost kick would explain each stall seen:
+        # see docs/testing.md). Harmless to a VM that is merely busy.
+        if [ $((quiet % nudge_every)) = 0 ] && [ $quiet -lt "$stall_after" ]; then
+            if [ $nudged = 0 ]; then
+                echo "e2e: $1: no output for $quiet s; its CPU, then a nudge (stop, cont):"
+                monitor "info registers -a" | grep -E '^(RIP=|CS =)' || true
+            fi
+            monitor stop > /dev/null || true
+            monitor cont > /dev/null || true
+            nudged=$((nudged + 1))
+            continue
+        fi
         [ $quiet -ge "$stall_after" ] || continue
         echo "e2e: $1: no output for $quiet s: the test VM is stuck; its registers:"
-        python3 "$repo/e2e/monitor.py" "$mon" "info registers -a" | grep -E '^(CPU#|RIP=|CS =|CR0=)' || true
-        python3 "$repo/e2e/monitor.py" "$mon" quit > /dev/null || true
+        monitor "info registers -a" | grep -E '^(CPU#|RIP=|CS =|CR0=)' || true
+        # Its local APIC: the timer's state, and vectors pending (IRR) or in service (ISR).
+        monitor "info lapic" || true
+        monitor quit > /dev/null || true
         break
     done
     wait $qemu || true
 }
 
-total_passed=0
-total_failed=0
-for variant in $variants; do
-    make_initramfs "$variant"
-    log=$build/e2e-$variant.log
+# run_variant VARIANT: boots its test VM until one boot gives a result (two
+# at most); what it says of the boots goes to $build/e2e-VARIANT.runner.
+run_variant() {
+    local log=$build/e2e-$1.log attempt start
     for attempt in 1 2; do
         start=$SECONDS
-        boot "$variant" "$log"
+        boot "$1" "$log"
         grep -q '^e2e: in-vm.sh exited' "$log" && break
-        echo "e2e: $variant boot $attempt produced no result after $((SECONDS - start)) s; log tail:"
+        echo "e2e: $1 boot $attempt produced no result after $((SECONDS - start)) s; log tail:"
         tail -20 "$log"
     done
-    echo "e2e: $variant: VM ran $((SECONDS - start)) s"
+    echo "e2e: $1: VM ran $((SECONDS - start)) s"
+}
+
+for vm in $vms; do make_initramfs "$vm"; done
+# Each test VM has one CPU and QEMU runs it on one host core: on two cores,
+# two lanes, the first VM (builtin, the longest) in one and the others one
+# after the other in the second. E2E_LANES=1 runs them one at a time.
+set -- $vms
+if [ "${E2E_LANES:-2}" -ge 2 ] && [ $# -ge 2 ]; then
+    echo "e2e: test VMs: $1 | ${*:2}"
+    run_variant "$1" > "$build/e2e-$1.runner" 2>&1 &
+    lane=$!
+    for variant in "${@:2}"; do run_variant "$variant" > "$build/e2e-$variant.runner" 2>&1; done
+    wait $lane
+else
+    for variant in $vms; do run_variant "$variant" > "$build/e2e-$variant.runner" 2>&1; done
+fi
+
+total_passed=0
+total_failed=0
+for variant in $vms; do
+    log=$build/e2e-$variant.log
+    cat "$build/e2e-$variant.runner"
     grep -E '^(ok|not ok|    |bench:|e2e:)' "$log" | sed "s/^/  [$variant] /" || true
     result=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
     if [ -z "$result" ]; then
