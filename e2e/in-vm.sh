@@ -1347,9 +1347,9 @@ fi
 # The console's ports with a Linux guest (e2e/ports.sh): both modes and the
 # benchmark in the builtin VM, vhost mode in the module and debug VMs.
 if { [ -z "${E2E_ONLY:-}" ] || [ "$E2E_ONLY" = ports ]; } && [ "${E2E_SKIP:-}" != ports ] && [ -f "${LINUX_KERNEL:-}" ]; then
-    t0=$(cut -d' ' -f1 /proc/uptime)
+    ports_t0=$(cut -d' ' -f1 /proc/uptime)
     . "$(dirname "$0")/ports.sh"
-    echo "e2e: the ports tests took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"
+    echo "e2e: the ports tests took $(awk -v a="$ports_t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s of the test VM's clock"
 fi
 
 echo "e2e: $passed passed, $failed failed"

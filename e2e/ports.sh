@@ -278,14 +278,16 @@ VFLAG=""
 P=$T/ports-userspace
 
 # A pty port in vhost mode is refused: one line, exit 1, no socket made.
-"$VMM" --vhost --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --port "name=e2e.echo,socket=$P/vhost.sock" \
-    --port name=e2e.pty,pty > "$P/vhost.out" 2> "$P/vhost.err"
-echo $? > "$P/vhost.rc"
-vhost_refused() {
-    [ "$(cat "$P/vhost.rc")" = 1 ] && [ ! -s "$P/vhost.out" ] && [ ! -e "$P/vhost.sock" ] \
-        && [ "$(cat "$P/vhost.err")" = "vmm: error: --port e2e.pty: a pty port is not supported with --vhost (the kernel writes only to what cannot block it); use socket= or file=" ]
-}
-[ "$mode" = builtin ] && pcheck vhost "--vhost with a pty port is refused with one line, exit 1" vhost_refused
+if [ "$mode" = builtin ]; then
+    "$VMM" --vhost --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --port "name=e2e.echo,socket=$P/vhost.sock" \
+        --port name=e2e.pty,pty > "$P/vhost.out" 2> "$P/vhost.err"
+    echo $? > "$P/vhost.rc"
+    vhost_refused() {
+        [ "$(cat "$P/vhost.rc")" = 1 ] && [ ! -s "$P/vhost.out" ] && [ ! -e "$P/vhost.sock" ] \
+            && [ "$(cat "$P/vhost.err")" = "vmm: error: --port e2e.pty: a pty port is not supported with --vhost (the kernel writes only to what cannot block it); use socket= or file=" ]
+    }
+    pcheck vhost "--vhost with a pty port is refused with one line, exit 1" vhost_refused
+fi
 
 if [ -n "$bench" ]; then
 # hvc0 in the same run, for the comparison: 16 MiB written to it in

@@ -71,7 +71,7 @@ rm -f "$build/ext4.img"
 
 # The test VMs: one per kernel, and with two lanes (below) the builtin
 # kernel's ports tests in a VM of their own ("ports"), which shortens the
-# longest lane and what a retry of a stalled boot costs.
+# longest run and what a retry of a stalled boot costs.
 vms=$variants
 if [ "${E2E_LANES:-2}" -ge 2 ] && [ -z "${E2E_ONLY:-}" ] && [[ " $variants " == *" builtin "* ]]; then
     vms=$(echo "$variants" | sed 's/\bbuiltin\b/builtin ports/')
@@ -226,18 +226,20 @@ run_variant() {
 
 for vm in $vms; do make_initramfs "$vm"; done
 # Each test VM has one CPU and QEMU runs it on one host core: on two cores,
-# two lanes, the first VM (builtin, the longest) in one and the others one
-# after the other in the second. E2E_LANES=1 runs them one at a time.
-set -- $vms
-if [ "${E2E_LANES:-2}" -ge 2 ] && [ $# -ge 2 ]; then
-    echo "e2e: test VMs: $1 | ${*:2}"
-    run_variant "$1" > "$build/e2e-$1.runner" 2>&1 &
-    lane=$!
-    for variant in "${@:2}"; do run_variant "$variant" > "$build/e2e-$variant.runner" 2>&1; done
-    wait $lane
-else
-    for variant in $vms; do run_variant "$variant" > "$build/e2e-$variant.runner" 2>&1; done
+# two lanes, the VMs of the builtin kernel (the longest runs) one after the
+# other in one, the others in the second. E2E_LANES=1: one at a time.
+lane1="" lane2=""
+for vm in $vms; do
+    if [ "$(kernel_of "$vm")" = builtin ]; then lane1="$lane1 $vm"; else lane2="$lane2 $vm"; fi
+done
+if [ "${E2E_LANES:-2}" -lt 2 ] || [ -z "$lane1" ] || [ -z "$lane2" ]; then
+    lane1=" $vms" lane2=""
 fi
+echo "e2e: test VMs:$lane1${lane2:+ |$lane2}"
+(for vm in $lane1; do run_variant "$vm" > "$build/e2e-$vm.runner" 2>&1; done) &
+lane=$!
+for vm in $lane2; do run_variant "$vm" > "$build/e2e-$vm.runner" 2>&1; done
+wait $lane
 
 total_passed=0
 total_failed=0
