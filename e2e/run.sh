@@ -79,11 +79,13 @@ fi
 # kernel_of VM: the kernel it boots; sections_of VM: E2E_ONLY and E2E_SKIP for in-vm.sh.
 kernel_of() { if [ "$1" = ports ]; then echo builtin; else echo "$1"; fi; }
 sections_of() {
-    case $1 in
-        ports) echo "E2E_ONLY=ports E2E_SKIP=" ;;
-        builtin) if [[ " $vms " == *" ports "* ]]; then echo "E2E_ONLY= E2E_SKIP=ports"; else echo "E2E_ONLY=${E2E_ONLY:-} E2E_SKIP="; fi ;;
-        *) echo "E2E_ONLY=${E2E_ONLY:-} E2E_SKIP=" ;;
-    esac
+    if [ "$1" = ports ]; then
+        echo "E2E_ONLY=ports E2E_SKIP="
+    elif [ "$1" = builtin ] && [[ " $vms " == *" ports "* ]]; then
+        echo "E2E_ONLY= E2E_SKIP=ports"
+    else
+        echo "E2E_ONLY=${E2E_ONLY:-} E2E_SKIP="
+    fi
 }
 
 # make_initramfs VM: busybox, vmm (with its libraries), guests, the test script.
@@ -165,6 +167,8 @@ INIT
 # A run that prints nothing for $stall_after s is stuck: its CPUs'
 # registers are logged (QEMU's monitor) and it is stopped.
 stall_after=${E2E_STALL_AFTER:-660}
+# monitor SOCKET COMMAND: one command on a test VM's QEMU monitor.
+monitor() { python3 "$repo/e2e/monitor.py" "$1" "$2"; }
 nudge_every=${E2E_NUDGE_EVERY:-120}
 boot() {
     local mon=$build/qemu-$1.monitor
@@ -175,7 +179,6 @@ boot() {
         -append "console=ttyS0 panic=-1 oops=panic tsc=reliable tsc_early_khz=2000000 idle=poll" \
         < /dev/null 2>&1 | stdbuf -oL tr -d '\r' > "$2" &
     local qemu=$! size=-1 quiet=0 nudged=0
-    monitor() { python3 "$repo/e2e/monitor.py" "$mon" "$1"; }
     while kill -0 $qemu 2> /dev/null; do
         sleep 10
         if [ "$(stat -c %s "$2")" != "$size" ]; then
@@ -192,19 +195,19 @@ boot() {
         if [ $((quiet % nudge_every)) = 0 ] && [ $quiet -lt "$stall_after" ]; then
             if [ $nudged = 0 ]; then
                 echo "e2e: $1: no output for $quiet s; its CPU, then a nudge (stop, cont):"
-                monitor "info registers -a" | grep -E '^(RIP=|CS =)' || true
+                monitor "$mon" "info registers -a" | grep -E '^(RIP=|CS =)' || true
             fi
-            monitor stop > /dev/null || true
-            monitor cont > /dev/null || true
+            monitor "$mon" stop > /dev/null || true
+            monitor "$mon" cont > /dev/null || true
             nudged=$((nudged + 1))
             continue
         fi
         [ $quiet -ge "$stall_after" ] || continue
         echo "e2e: $1: no output for $quiet s: the test VM is stuck; its registers:"
-        monitor "info registers -a" | grep -E '^(CPU#|RIP=|CS =|CR0=)' || true
+        monitor "$mon" "info registers -a" | grep -E '^(CPU#|RIP=|CS =|CR0=)' || true
         # Its local APIC: the timer's state, and vectors pending (IRR) or in service (ISR).
-        monitor "info lapic" || true
-        monitor quit > /dev/null || true
+        monitor "$mon" "info lapic" || true
+        monitor "$mon" quit > /dev/null || true
         break
     done
     wait $qemu || true
@@ -267,7 +270,9 @@ for variant in $vms; do
     elif grep -q '^e2e: tty-hello-start$' "$log"; then
         total_passed=$((total_passed + 1))
     fi
-    if grep -nE 'BUG|Oops|WARNING|KASAN|KFENCE|UBSAN|general protection|Call Trace|list_(add|del) corruption|INFO: task .* blocked|detected stall|soft lockup' "$log"; then
+    bad='BUG|Oops|WARNING|KASAN|KFENCE|UBSAN|general protection|Call Trace|list_(add|del) corruption|INFO: task .* blocked|detected stall|soft lockup'
+    if grep -qE "$bad" "$log"; then
+        grep -nE "$bad" "$log" | sed "s/^/e2e: $variant: kernel log line /"
         echo "e2e: $variant: the kernel log has a BUG/Oops/WARNING (above)"
         total_failed=$((total_failed + 1))
     fi
